@@ -1,0 +1,1 @@
+"""Image classification with DIST: models, data, and the training/evaluation loops."""

@@ -1,0 +1,1 @@
+"""MobileNet V1 (filled in by the model-zoo work)."""

@@ -1,0 +1,104 @@
+"""The distiller: a student, a frozen teacher and their losses in one ``nn.Module``.
+
+``forward(images, targets)`` returns a dict of named losses::
+
+    {"loss_ori": ori_loss_weight * task_loss(student(x), y),
+     "loss_kd":  kd_loss_weight  * kd_loss(student(x), teacher(x))}
+
+The trainer sums the dict and logs each entry. The teacher is always in eval mode, runs under
+``torch.no_grad()``, never requires gradients, and is left out of :meth:`student_state_dict`, so a
+checkpoint holds the student (and the KD loss's own parameters, e.g. an aligner) alone. Without a
+teacher the same class trains a plain model (baselines and teachers): only ``loss_ori`` is returned.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor, nn
+
+from distkd.features import FeatureRecorder, last_stage_name
+
+TaskLoss = Callable[[Tensor, Tensor], Tensor]
+
+
+class Distiller(nn.Module):
+    def __init__(
+        self,
+        student: nn.Module,
+        task_loss: TaskLoss,
+        teacher: nn.Module | None = None,
+        kd_loss: nn.Module | None = None,
+        ori_loss_weight: float = 1.0,
+        kd_loss_weight: float = 1.0,
+    ) -> None:
+        super().__init__()
+        if (teacher is None) != (kd_loss is None):
+            raise ValueError("a Distiller needs both a teacher and a KD loss, or neither")
+        self.student = student
+        self.teacher = teacher
+        self.kd_loss = kd_loss
+        self.task_loss = task_loss
+        self.ori_loss_weight = ori_loss_weight
+        self.kd_loss_weight = kd_loss_weight
+        self._recorders: tuple[FeatureRecorder, FeatureRecorder] | None = None
+        if teacher is not None:
+            teacher.eval()
+            teacher.requires_grad_(False)
+            if getattr(kd_loss, "inputs", "logits") == "features":
+                self._recorders = (
+                    FeatureRecorder(student, last_stage_name(student)),
+                    FeatureRecorder(teacher, last_stage_name(teacher)),
+                )
+
+    def train(self, mode: bool = True) -> "Distiller":
+        super().train(mode)
+        if self.teacher is not None:
+            self.teacher.eval()
+        return self
+
+    @torch.no_grad()
+    def teacher_forward(self, images: Tensor) -> Tensor:
+        return self.teacher(images)
+
+    def forward(self, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
+        logits = self.student(images)
+        losses = {"loss_ori": self.ori_loss_weight * self.task_loss(logits, targets)}
+        if self.teacher is None:
+            return losses
+        logits_t = self.teacher_forward(images)
+        if self._recorders is not None:
+            kd = self.kd_loss(self._recorders[0].pop(), self._recorders[1].pop())
+        else:
+            kd = self.kd_loss(logits, logits_t)
+        losses["loss_kd"] = self.kd_loss_weight * kd
+        return losses
+
+    @torch.no_grad()
+    def prepare(self, sample_images: Tensor) -> None:
+        """Run one batch through both networks so lazily built KD parts (aligners) exist.
+
+        Call before building the optimizer; a no-op for logit losses.
+        """
+        if self._recorders is None:
+            return
+        was_training = self.training
+        self.eval()
+        self.student(sample_images)
+        self.teacher(sample_images)
+        self.kd_loss(self._recorders[0].pop(), self._recorders[1].pop())
+        self.train(was_training)
+
+    def trainable_modules(self) -> nn.ModuleDict:
+        """The parts an optimizer and the checkpoint hold: the student and the KD loss."""
+        modules = {"student": self.student}
+        if self.kd_loss is not None and any(True for _ in self.kd_loss.parameters()):
+            modules["kd_loss"] = self.kd_loss
+        return nn.ModuleDict(modules)
+
+    def teacher_param_names(self) -> list[str]:
+        """Names under this module of the teacher's parameters and buffers (for DDP to ignore)."""
+        if self.teacher is None:
+            return []
+        names = [f"teacher.{n}" for n, _ in self.teacher.named_parameters()]
+        return names + [f"teacher.{n}" for n, _ in self.teacher.named_buffers()]

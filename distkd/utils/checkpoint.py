@@ -1,0 +1,111 @@
+"""Checkpoints: atomic writes, ``weights_only`` loading, strict loads that say what differs."""
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from distkd.errors import UserError
+
+STATE_DICT_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``.
+
+    A crash (even SIGKILL) during the write leaves any previous file at ``path`` intact.
+    """
+    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def safe_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
+    """``torch.load(weights_only=True)`` with one-line errors for missing, foreign or unsafe files."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{what} not found: expected a file at '{path}'")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        if "Weights only load failed" in str(err):
+            raise UserError(
+                f"{what} '{path}' holds pickled Python objects beyond tensors and plain containers "
+                "and was refused for safety (weights_only=True); re-save it as a plain state_dict"
+            ) from None
+        raise UserError(f"{what} '{path}' is not a PyTorch checkpoint ({first})") from None
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UserError(f"{what} '{path}' is not a readable PyTorch checkpoint ({first})") from None
+
+
+def extract_state_dict(obj: Any, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    """A raw state_dict, or the one under ``state_dict`` / ``model``; strips a DDP ``module.`` prefix."""
+    if isinstance(obj, Mapping):
+        for key in STATE_DICT_KEYS:
+            if key in obj and isinstance(obj[key], Mapping):
+                obj = obj[key]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        raise UserError(f"{what} holds no state_dict (looked for a raw one and under {STATE_DICT_KEYS})")
+    if obj and all(k.startswith("module.") for k in obj):
+        obj = {k[len("module."):]: v for k, v in obj.items()}
+    return dict(obj)
+
+
+def _preview(keys: list[str], limit: int = 5) -> str:
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_state_dict_strict(model: nn.Module, state: Mapping[str, torch.Tensor], what: str = "checkpoint") -> None:
+    """Load with every key and shape matched; otherwise one error listing what differs."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [
+        f"{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
+        for k in own
+        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing keys: {_preview(missing)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected keys: {_preview(unexpected)}")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatches: {_preview(shapes, 3)}")
+    if problems:
+        raise UserError(
+            f"{what} does not match the model {type(model).__name__} ({'; '.join(problems)}); "
+            "is it a checkpoint of this architecture and number of classes?"
+        )
+    model.load_state_dict(state, strict=True)
+
+
+def load_weights(model: nn.Module, path: str | os.PathLike, what: str = "checkpoint") -> None:
+    """Safe-load ``path`` and strictly load its state_dict into ``model``."""
+    state = extract_state_dict(safe_load(path, what), f"{what} '{path}'")
+    load_state_dict_strict(model, state, f"{what} '{path}'")
