@@ -12,7 +12,7 @@ teacher the same class trains a plain model (baselines and teachers): only ``los
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
@@ -51,7 +51,7 @@ class Distiller(nn.Module):
                     FeatureRecorder(teacher, last_stage_name(teacher)),
                 )
 
-    def train(self, mode: bool = True) -> "Distiller":
+    def train(self, mode: bool = True) -> Distiller:
         super().train(mode)
         if self.teacher is not None:
             self.teacher.eval()
