@@ -202,7 +202,8 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
             exp.write_yaml("teacher.yaml", {"model": args.teacher_model, **t_stats})
 
     stats: dict[str, float] = {}
-    for epoch in range(start_epoch, args.epochs):
+    end_epoch = args.epochs if not args.stop_after_epochs else min(args.epochs, start_epoch + args.stop_after_epochs)
+    for epoch in range(start_epoch, end_epoch):
         train_loader.sampler.set_epoch(epoch)
         seed_everything(args.seed + 1000 * epoch + dist.rank)  # an epoch depends only on (weights, seed, epoch)
         train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger)
