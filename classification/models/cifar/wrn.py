@@ -40,9 +40,8 @@ class NetworkBlock(nn.Module):
 
     def __init__(self, blocks: int, in_planes: int, out_planes: int, stride: int) -> None:
         super().__init__()
-        self.layer = nn.Sequential(
-            *(BasicBlock(in_planes if i == 0 else out_planes, out_planes, stride if i == 0 else 1) for i in range(blocks))
-        )
+        first = BasicBlock(in_planes, out_planes, stride)
+        self.layer = nn.Sequential(first, *(BasicBlock(out_planes, out_planes, 1) for _ in range(blocks - 1)))
 
     def forward(self, x: Tensor) -> Tensor:
         return self.layer(x)

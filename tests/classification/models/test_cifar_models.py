@@ -44,7 +44,6 @@ PUBLISHED_M = {
     "cifar_resnet20": "0.28",
     "cifar_resnet32": "0.47",
     "cifar_resnet56": "0.86",
-    "cifar_resnet110": "1.7",
     "cifar_wrn_16_2": "0.70",
     "cifar_wrn_40_1": "0.57",
     "cifar_wrn_40_2": "2.26",
@@ -160,7 +159,7 @@ def test_no_shortcut_conv_where_shape_is_kept(name: str):
 
 @pytest.mark.parametrize("name", ["cifar_wrn_40_2", "cifar_resnet8x4", "cifar_ShuffleV2"])
 def test_benchmark_style_checkpoint_loads_strictly(name: str, tmp_path):
-    # The benchmark saves {'epoch': ..., 'model': state_dict, 'accuracy': ...}.
+    # The benchmark saves {'epoch', 'model' (state_dict), 'accuracy', 'optimizer'}.
     torch.manual_seed(0)
     teacher = build_model(name, num_classes=100)
     with torch.no_grad():
@@ -168,7 +167,10 @@ def test_benchmark_style_checkpoint_loads_strictly(name: str, tmp_path):
             if buffer.is_floating_point():
                 buffer.uniform_(0.5, 1.5)
     path = tmp_path / "ckpt_epoch_240.pth"
-    atomic_save({"epoch": 240, "model": teacher.state_dict(), "accuracy": torch.tensor(76.3)}, path)
+    optimizer = torch.optim.SGD(teacher.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
+    checkpoint = {"epoch": 240, "model": teacher.state_dict(), "accuracy": torch.tensor(76.3),
+                  "optimizer": optimizer.state_dict()}
+    atomic_save(checkpoint, path)
     torch.manual_seed(1)
     loaded = build_model(name, num_classes=100)
     load_weights(loaded, path, "teacher checkpoint")
