@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from classification.models import build_model, model_names
+from distkd.errors import UserError
 from distkd.utils.checkpoint import atomic_save, load_weights
 
 # Exact parameter counts at 100 classes (measured; identical to the CRD / RepDistiller definitions).
@@ -180,8 +181,6 @@ def test_benchmark_style_checkpoint_loads_strictly(name: str, tmp_path):
 
 
 def test_checkpoint_of_other_class_count_is_refused(tmp_path):
-    from distkd.errors import UserError
-
     path = tmp_path / "ckpt.pth"
     atomic_save({"model": build_model("cifar_resnet20", num_classes=10).state_dict()}, path)
     with pytest.raises(UserError, match="fc.weight"):
