@@ -48,7 +48,7 @@ def write_table(rows: list[tuple[str, str, float, float]], out: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 3.5))
+    fig, ax = plt.subplots(figsize=(7.5, 3.5))
     names = [r[0] for r in rows]
     bars = ax.bar(names, [r[2] for r in rows], color=["#777777", "#4c72b0", "#dd8452", "#55a868"][: len(rows)])
     ax.bar_label(bars, fmt="%.1f")
