@@ -71,23 +71,21 @@ class _Workspace:
     allocator already makes fresh buffers cheap and new ones are returned. Not pickled.
     """
 
-    MAX_NUMEL = 1 << 25  # larger buffers are allocated per call (at most 2 x 128 MiB kept)
+    MAX_NUMEL = 1 << 26  # larger scratch is allocated per call (at most 256 MiB of float32 kept)
 
     def __init__(self) -> None:
         self._key: tuple | None = None
-        self._bufs: tuple[Tensor, ...] = ()
+        self._buf: Tensor | None = None
 
-    def get(self, shape: torch.Size, dtype: torch.dtype, device: torch.device, count: int) -> tuple[Tensor, ...]:
-        """``count`` contiguous buffers of ``shape``, ``dtype`` and ``device``."""
-        def new() -> Tensor:
-            return torch.empty(shape, dtype=dtype, device=device)
-
-        if device.type != "cpu" or shape.numel() > self.MAX_NUMEL:
-            return tuple(new() for _ in range(count))
+    def get(self, shape: torch.Size, dtype: torch.dtype, device: torch.device, count: int) -> Tensor:
+        """A contiguous ``(count, *shape)`` tensor of ``dtype`` on ``device`` (one allocation)."""
+        full = torch.Size((count, *shape))
+        if device.type != "cpu" or full.numel() > self.MAX_NUMEL:
+            return torch.empty(full, dtype=dtype, device=device)
         key = (shape, dtype)
-        if self._key != key or len(self._bufs) < count:
-            self._key, self._bufs = key, tuple(new() for _ in range(count))
-        return self._bufs[:count]
+        if self._key != key or self._buf.shape[0] < count:
+            self._key, self._buf = key, torch.empty(full, dtype=dtype, device=device)
+        return self._buf[:count]
 
     def __reduce__(self):
         return (_Workspace, ())
@@ -113,21 +111,22 @@ class _DISTFunction(torch.autograd.Function):
                 workspace: _Workspace) -> Tensor:
         dtype = torch.float64 if z_s.dtype == torch.float64 else torch.float32
         stacked = (2,) + tuple(z_s.shape)
-        x, q = workspace.get(torch.Size(stacked), dtype, z_s.device, 2)
+        scratch = workspace.get(z_s.shape, dtype, z_s.device, 3)
+        x, q = scratch[:2], scratch[2]
         p = torch.empty(stacked, dtype=dtype, device=z_s.device)
-        _softmax_into(p[0], z_s, tau, q[0])
-        _softmax_into(p[1], z_t, tau, q[1])
+        _softmax_into(p[0], z_s, tau, x[0])
+        _softmax_into(p[1], z_t, tau, x[1])
         n_cls = p.shape[2]
         sample_dims = (1,) + tuple(range(3, p.dim()))
         # Inter-class, along the class dim: a softmax row sums to 1, so its mean is exactly 1/C.
         torch.sub(p, 1.0 / n_cls, out=x)
-        sq_i = torch.mul(x, x, out=q).sum(2)
-        dot_i = torch.mul(x[0], x[1], out=q[0]).sum(1)
+        dot_i = torch.mul(x[0], x[1], out=q).sum(1)
+        sq_i = x.mul_(x).sum(2)
         # Intra-class, along the sample dims, centred by each class's mean.
         mean = p.mean(sample_dims, keepdim=True)
         torch.sub(p, mean, out=x)
-        sq_c = torch.mul(x, x, out=q).sum(sample_dims)
-        dot_c = torch.mul(x[0], x[1], out=q[0]).sum(tuple(d - 1 for d in sample_dims))
+        dot_c = torch.mul(x[0], x[1], out=q).sum(tuple(d - 1 for d in sample_dims))
+        sq_c = x.mul_(x).sum(sample_dims)
         # r = dot / max(|x||y|, eps); dr/dx = a * y - b * x with a = 1/max(|x||y|, eps), b = r/|x|^2
         # (b = 0 where the clamp is active, as autograd through clamp_min gives).
         sq = torch.cat((sq_i.flatten(1), sq_c), 1)
@@ -161,8 +160,7 @@ class _DISTFunction(torch.autograd.Function):
         a_i, a_c = coef_a[:n_samples].view(shape_i), coef_a[n_samples:].view(shape_c)
         b_i, b_c = coef_b[:n_samples].view(shape_i), coef_b[n_samples:].view(shape_c)
         const_c = torch.addcmul(b_c * mean[0], a_c, mean[1], value=-1)
-        coef, grad = ctx.workspace.get(p.shape, p.dtype, p.device, 2)
-        coef, grad = coef[0], grad[0]
+        coef, grad = ctx.workspace.get(s.shape, s.dtype, s.device, 2)
         torch.addcmul(const_c, torch.add(a_i, a_c, out=coef), t, out=grad)
         grad.addcmul_(torch.add(b_i, b_c, out=coef), s, value=-1)
         grad_z = torch._softmax_backward_data(grad, s, 1, s.dtype)
