@@ -64,28 +64,47 @@ def _sample_dims(ndim: int) -> tuple[int, ...]:
 
 
 class _Workspace:
-    """Scratch buffers kept between calls on the CPU, where a fresh large tensor costs page faults.
+    """Buffers kept between calls on the CPU, where a fresh multi-MiB tensor costs page faults.
 
-    Only temporaries that never outlive one forward or one backward call live here (never a tensor
-    saved for backward or returned), so reusing them is safe. On other devices the caching
-    allocator already makes fresh buffers cheap and new ones are returned. Not pickled.
+    - ``scratch``: temporaries that never outlive one forward or one backward call;
+    - ``take_probs`` / ``give_back_probs``: the probability tensor saved for backward, handed out
+      to one forward at a time and given back by its backward (or at once when no backward will
+      run). Should a retained graph run backward again after a later forward refilled the tensor,
+      autograd's saved-tensor version check raises instead of using stale values.
+
+    On other devices the caching allocator already makes fresh buffers cheap: new ones are
+    returned. Tensors above ``MAX_NUMEL`` elements are never kept. Not pickled or deep-copied.
     """
 
-    MAX_NUMEL = 1 << 26  # larger scratch is allocated per call (at most 256 MiB of float32 kept)
+    MAX_NUMEL = 1 << 26  # at most 256 MiB of float32 kept per buffer
 
     def __init__(self) -> None:
-        self._key: tuple | None = None
-        self._buf: Tensor | None = None
+        self._scratch: Tensor | None = None
+        self._probs: Tensor | None = None
 
-    def get(self, shape: torch.Size, dtype: torch.dtype, device: torch.device, count: int) -> Tensor:
-        """A contiguous ``(count, *shape)`` tensor of ``dtype`` on ``device`` (one allocation)."""
+    def _keeps(self, numel: int, device: torch.device) -> bool:
+        return device.type == "cpu" and numel <= self.MAX_NUMEL
+
+    def scratch(self, shape: torch.Size, dtype: torch.dtype, device: torch.device, count: int) -> Tensor:
+        """A contiguous ``(count, *shape)`` tensor (one allocation) for temporaries."""
         full = torch.Size((count, *shape))
-        if device.type != "cpu" or full.numel() > self.MAX_NUMEL:
-            return torch.empty(full, dtype=dtype, device=device)
-        key = (shape, dtype)
-        if self._key != key or self._buf.shape[0] < count:
-            self._key, self._buf = key, torch.empty(full, dtype=dtype, device=device)
-        return self._buf[:count]
+        buf = self._scratch
+        if buf is not None and buf.shape[1:] == shape and buf.shape[0] >= count and buf.dtype == dtype:
+            return buf[:count]
+        buf = torch.empty(full, dtype=dtype, device=device)
+        if self._keeps(full.numel(), device):
+            self._scratch = buf
+        return buf
+
+    def take_probs(self, shape: torch.Size, dtype: torch.dtype, device: torch.device) -> Tensor:
+        probs, self._probs = self._probs, None
+        if probs is not None and probs.shape == shape and probs.dtype == dtype:
+            return probs
+        return torch.empty(shape, dtype=dtype, device=device)
+
+    def give_back_probs(self, probs: Tensor) -> None:
+        if self._keeps(probs.numel(), probs.device):
+            self._probs = probs
 
     def __reduce__(self):
         return (_Workspace, ())
@@ -108,12 +127,12 @@ class _DISTFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, z_s: Tensor, z_t: Tensor, beta: float, gamma: float, tau: float, eps: float,
-                workspace: _Workspace) -> Tensor:
+                workspace: _Workspace, recording: bool) -> Tensor:
         dtype = torch.float64 if z_s.dtype == torch.float64 else torch.float32
         stacked = (2,) + tuple(z_s.shape)
-        scratch = workspace.get(z_s.shape, dtype, z_s.device, 3)
+        scratch = workspace.scratch(z_s.shape, dtype, z_s.device, 3)
         x, q = scratch[:2], scratch[2]
-        p = torch.empty(stacked, dtype=dtype, device=z_s.device)
+        p = workspace.take_probs(torch.Size(stacked), dtype, z_s.device)
         _softmax_into(p[0], z_s, tau, x[0])
         _softmax_into(p[1], z_t, tau, x[1])
         n_cls = p.shape[2]
@@ -121,7 +140,10 @@ class _DISTFunction(torch.autograd.Function):
         # Inter-class, along the class dim: a softmax row sums to 1, so its mean is exactly 1/C.
         torch.sub(p, 1.0 / n_cls, out=x)
         dot_i = torch.mul(x[0], x[1], out=q).sum(1)
-        sq_i = x.mul_(x).sum(2)
+        if p.dim() == 3:  # classes on the contiguous last dim: the fused norm reads x once
+            sq_i = torch.linalg.vector_norm(x, dim=2).square_()
+        else:  # (the norm kernel is slow along a strided dim)
+            sq_i = x.mul_(x).sum(2)
         # Intra-class, along the sample dims, centred by each class's mean.
         mean = p.mean(sample_dims, keepdim=True)
         torch.sub(p, mean, out=x)
@@ -140,7 +162,10 @@ class _DISTFunction(torch.autograd.Function):
         n_samples = dot_i.numel()
         weight = torch.empty_like(r)
         weight[:n_samples], weight[n_samples:] = tau**2 * beta / n_samples, tau**2 * gamma / n_cls
-        ctx.save_for_backward(p, mean, a, b, weight)
+        if recording:
+            ctx.save_for_backward(p, mean, a, b, weight)
+        else:  # no backward will run
+            workspace.give_back_probs(p)
         ctx.tau, ctx.in_dtype, ctx.workspace = tau, z_s.dtype, workspace
         ctx.coef_shapes = (dot_i.unsqueeze(1).shape, mean.shape[1:])
         return tau**2 * (beta + gamma) - torch.dot(weight, r)
@@ -160,11 +185,12 @@ class _DISTFunction(torch.autograd.Function):
         a_i, a_c = coef_a[:n_samples].view(shape_i), coef_a[n_samples:].view(shape_c)
         b_i, b_c = coef_b[:n_samples].view(shape_i), coef_b[n_samples:].view(shape_c)
         const_c = torch.addcmul(b_c * mean[0], a_c, mean[1], value=-1)
-        coef, grad = ctx.workspace.get(s.shape, s.dtype, s.device, 2)
+        coef, grad = ctx.workspace.scratch(s.shape, s.dtype, s.device, 2)
         torch.addcmul(const_c, torch.add(a_i, a_c, out=coef), t, out=grad)
         grad.addcmul_(torch.add(b_i, b_c, out=coef), s, value=-1)
         grad_z = torch._softmax_backward_data(grad, s, 1, s.dtype)
-        return grad_z.to(ctx.in_dtype), None, None, None, None, None, None
+        ctx.workspace.give_back_probs(p)
+        return grad_z.to(ctx.in_dtype), None, None, None, None, None, None, None
 
 
 def dist_loss(
@@ -188,7 +214,8 @@ def _dist_loss(z_s: Tensor, z_t: Tensor, beta: float, gamma: float, tau: float, 
     _check(z_s, z_t, tau)
     if z_t.requires_grad and torch.is_grad_enabled():
         return dist_loss_autograd(z_s, z_t, beta, gamma, tau, eps)
-    return _DISTFunction.apply(z_s, z_t.detach(), beta, gamma, tau, eps, workspace)
+    recording = torch.is_grad_enabled() and z_s.requires_grad
+    return _DISTFunction.apply(z_s, z_t.detach(), beta, gamma, tau, eps, workspace, recording)
 
 
 def dist_loss_autograd(

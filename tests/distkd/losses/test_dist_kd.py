@@ -130,6 +130,19 @@ def test_module_workspace_is_safe_across_calls_and_shapes():
     torch.testing.assert_close(copy.deepcopy(module)(z4, t4), module(z4, t4))
 
 
+def test_reused_probabilities_never_feed_a_stale_backward():
+    """A retained graph whose saved probabilities were refilled by a later call must raise."""
+    module = DISTLoss()
+    z_s, z_t = logits((6, 5), 23).requires_grad_(), logits((6, 5), 24)
+    with torch.no_grad():
+        module(z_s, z_t)
+    loss = module(z_s, z_t)
+    loss.backward(retain_graph=True)
+    module(logits((6, 5), 25).requires_grad_(), z_t)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
+
+
 @pytest.mark.parametrize("bad", [(4, 5), (4, 6, 1)])
 def test_shape_mismatch_raises(bad):
     with pytest.raises(ValueError, match="same shape"):
