@@ -3,8 +3,10 @@
 Columns: the reference formula written below (softmax, centre, cosine along each axis, plain
 autograd), the project's ``build_kd_loss("dist")``, and the project's KL KD loss
 ``build_kd_loss("kd")`` (T=4) at the same logits size. Times are medians over ``--repeats``
-fwd+bwd calls, the three losses interleaved round by round in one process so that the ratios share
-the machine's load. Peak memory is the largest amount of memory the call itself holds at once
+fwd+bwd calls per loss, in one process: rounds of ``--block`` back-to-back calls of each loss in
+turn, so that the ratios share the machine's load while each loss runs in its own steady state
+(``--block 1`` alternates every call: each call then starts with caches filled by another loss).
+Peak memory is the largest amount of memory the call itself holds at once
 (allocations minus frees from the call's start; inputs are not counted, the input gradient is):
 
 - CPU: every allocation and free of PyTorch's CPU allocator recorded by ``torch.profiler``
@@ -103,7 +105,8 @@ def peak_bytes(make_loss: Callable[[], LossFn], z_s: Tensor, z_t: Tensor, device
     return peak
 
 
-def bench_size(shape: tuple[int, ...], repeats: int, device: torch.device, compile_too: bool, clock) -> dict:
+def bench_size(shape: tuple[int, ...], repeats: int, block: int, device: torch.device, compile_too: bool,
+               clock) -> dict:
     gen = torch.Generator().manual_seed(0)
     z_s = (3 * torch.randn(shape, generator=gen)).to(device)
     z_t = (3 * torch.randn(shape, generator=gen)).to(device)
@@ -119,9 +122,9 @@ def bench_size(shape: tuple[int, ...], repeats: int, device: torch.device, compi
     for loss in losses.values():  # warm-up (and compilation)
         fwd_bwd(loss, z_s, z_t)
     times: dict[str, list[float]] = {name: [] for name in losses}
-    for _ in range(repeats):
+    for _ in range(max(1, repeats // block)):
         for name, loss in losses.items():
-            times[name].append(time_ms(loss, z_s, z_t, device, clock))
+            times[name] += [time_ms(loss, z_s, z_t, device, clock) for _ in range(block)]
     row = {name: statistics.median(values) for name, values in times.items()}
     row.update({f"mem_{name}": peak_bytes(makers[name], z_s, z_t, device) for name in ("ref", "ours", "kl")})
     row["diff"] = check
@@ -148,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", help=f"comma-separated logits shapes (default CPU: {CPU_SIZES}; CUDA adds "
                         "8x19x512x1024)")
-    parser.add_argument("--repeats", type=int, default=25, help="timed fwd+bwd calls per loss and size")
+    parser.add_argument("--repeats", type=int, default=30, help="timed fwd+bwd calls per loss and size")
+    parser.add_argument("--block", type=int, default=5, help="back-to-back calls of one loss per round")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
@@ -167,13 +171,14 @@ def main(argv: list[str] | None = None) -> None:
     clock = time.process_time if args.clock == "cpu" and device.type == "cpu" else time.perf_counter
     print(machine_header(device))
     print(f"DIST: build_kd_loss('dist') (beta=gamma=tau=1); KL KD: build_kd_loss('kd') (T=4); "
-          f"fwd+bwd medians over {repeats} calls ({clock.__name__})")
+          f"fwd+bwd medians over {repeats} calls per loss (a third at the per-pixel size), blocks of "
+          f"{args.block} ({clock.__name__})")
     rows = []
     for size in sizes.split(","):
         shape = parse_shape(size)
         # The per-pixel sizes take ~0.1 s per reference call on 2 cores: fewer repeats there.
-        reps = repeats if shape.numel() <= 4_000_000 or device.type == "cuda" else max(2, repeats // 4)
-        row = bench_size(tuple(shape), reps, device, args.compile, clock)
+        reps = repeats if shape.numel() <= 4_000_000 or device.type == "cuda" else max(2, repeats // 3)
+        row = bench_size(tuple(shape), reps, min(args.block, reps), device, args.compile, clock)
         if row["diff"] > 1e-4:
             raise SystemExit(f"{size}: the project's DIST differs from the reference by {row['diff']:.2e}")
         rows.append((size, row))
