@@ -38,7 +38,7 @@ from distkd.losses import build_kd_loss  # noqa: E402
 DEFAULT_PAIRS = "tv_resnet18:tv_resnet34,cifar_resnet8x4:cifar_resnet32x4"
 SMOKE_PAIRS = "tv_resnet18:tv_resnet18"
 # Per family: (classes, image size, CPU batch). CPU batches keep a full run to a few minutes on 2 cores.
-FAMILY = {"cifar": (100, 32, 64), "default": (1000, 224, 16)}
+FAMILY = {"cifar": (100, 32, 64), "default": (1000, 224, 8)}
 
 
 def family(name: str) -> tuple[int, int, int]:
@@ -84,14 +84,14 @@ class StepBench:
         self.kd_opt.step()
 
 
-def timed(fn: Callable[[], None], device: torch.device) -> float:
+def timed(fn: Callable[[], None], device: torch.device, clock=time.perf_counter) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    start = time.perf_counter()
+    start = clock()
     fn()
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-    return (time.perf_counter() - start) * 1e3
+    return (clock() - start) * 1e3
 
 
 def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, device: torch.device) -> dict | str:
@@ -116,7 +116,7 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
     times: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(args.repeats):
         for key, fn in steps.items():
-            times[key].append(timed(fn, device))
+            times[key].append(timed(fn, device, args.clock_fn))
     row = {k: statistics.median(v) for k, v in times.items()}
     row["batch"], row["image"] = batch, image_size
     return row
@@ -142,9 +142,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for student and teacher")
     parser.add_argument("--channels-last", action="store_true", help="channels_last models and images")
-    parser.add_argument("--batch-size", type=int, help="default per family: CPU 16 (ImageNet) / 64 (CIFAR)")
+    parser.add_argument("--batch-size", type=int, help="default per family: CPU 8 (ImageNet) / 64 (CIFAR), "
+                        "CUDA 4x that")
     parser.add_argument("--image-size", type=int, help="default per family: 224 (ImageNet) / 32 (CIFAR)")
-    parser.add_argument("--repeats", type=int, default=7, help="timed rounds of (a), (b), (c)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds of (a), (b), (c)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: time.perf_counter; cpu: time.process_time (CPU seconds of this process, "
+                        "robust to other jobs on a shared machine; use with --threads 1)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
     parser.add_argument("--smoke", action="store_true", help="one tiny pair, batch 2 at 32 px, 1 round")
     args = parser.parse_args(argv)
@@ -156,10 +160,11 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
+    args.clock_fn = time.process_time if args.clock == "cpu" and device.type == "cpu" else time.perf_counter
     torch.manual_seed(0)
     print(machine_header(device))
     print(f"amp={'bf16' if args.amp else 'off'} channels_last={args.channels_last}; medians over "
-          f"{args.repeats} rounds; (c) = Distiller + build_kd_loss('dist') + SGD")
+          f"{args.repeats} rounds ({args.clock_fn.__name__}); (c) = Distiller + build_kd_loss('dist') + SGD")
     rows = []
     for pair in (args.pairs or DEFAULT_PAIRS).split(","):
         student_name, sep, teacher_name = pair.partition(":")
