@@ -227,7 +227,7 @@ def dist_loss_autograd(
 
     def pearson(dims: tuple[int, ...]) -> Tensor:
         xc, yc = s - s.mean(dims, keepdim=True), t - t.mean(dims, keepdim=True)
-        norms = ((xc * xc).sum(dims) * (yc * yc).sum(dims)).sqrt()
+        norms = torch.linalg.vector_norm(xc, dim=dims) * torch.linalg.vector_norm(yc, dim=dims)
         return (xc * yc).sum(dims) / norms.clamp_min(eps)
 
     inter, intra = pearson((1,)), pearson(_sample_dims(s.dim()))

@@ -99,6 +99,21 @@ def test_low_precision_inputs_compute_in_float32(dtype, shape):
     assert z_s.grad.dtype == dtype and torch.isfinite(z_s.grad.float()).all()
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_uniform_student_stays_finite_and_agrees(shape):
+    """A zero-initialised head gives a constant softmax: the clamped denominator path."""
+    z_t = logits(shape, 26, torch.float64)
+    grads = []
+    for fn in (dist_loss, dist_loss_autograd):
+        z_s = torch.zeros(shape, dtype=torch.float64, requires_grad=True)
+        loss = fn(z_s, z_t, 1.0, 2.0, 1.0)
+        loss.backward()
+        assert torch.isfinite(loss) and torch.isfinite(z_s.grad).all()
+        assert loss.item() == pytest.approx(3.0)  # r = 0 on both axes
+        grads.append(z_s.grad)
+    torch.testing.assert_close(grads[0], grads[1])
+
+
 def test_teacher_with_grad_uses_autograd_through_both():
     z_s, z_t = logits((8, 5), 9).requires_grad_(), logits((8, 5), 10).requires_grad_()
     dist_loss(z_s, z_t).backward()
