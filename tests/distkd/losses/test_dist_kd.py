@@ -13,6 +13,15 @@ from distkd.losses import dist_kd
 from distkd.losses.dist_kd import DISTLoss, dist_loss, dist_loss_autograd
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """Tiny tensors: one thread is faster, and immune to other jobs stalling a second one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def numpy_dist(z_s: np.ndarray, z_t: np.ndarray, beta: float, gamma: float, tau: float) -> float:
     """DIST from its definition in float64 numpy: per-row and per-column Pearson of softmaxes."""
     def softmax_rows(z: np.ndarray) -> np.ndarray:
