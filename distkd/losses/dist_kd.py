@@ -74,6 +74,7 @@ class _Workspace:
 
     On other devices the caching allocator already makes fresh buffers cheap: new ones are
     returned. Tensors above ``MAX_NUMEL`` elements are never kept. Not pickled or deep-copied.
+    Not thread-safe: Python threads running losses concurrently on the CPU need one module each.
     """
 
     MAX_NUMEL = 1 << 26  # at most 256 MiB of float32 kept per buffer
