@@ -123,6 +123,14 @@ def test_uniform_student_stays_finite_and_agrees(shape):
     torch.testing.assert_close(grads[0], grads[1])
 
 
+@pytest.mark.parametrize("shape", [(5, 4, 6), (2, 3, 2, 2, 3)])
+def test_other_dense_ranks(shape):
+    z_s, z_t = logits(shape, 27, torch.float64).requires_grad_(), logits(shape, 28, torch.float64)
+    expected = numpy_dist(z_s.detach().numpy(), z_t.numpy(), 1.0, 1.0, 2.0)
+    assert dist_loss(z_s, z_t, tau=2.0).item() == pytest.approx(expected, abs=1e-9)
+    assert torch.autograd.gradcheck(lambda z: dist_loss(z, z_t, 0.5, 2.0, 2.0), (z_s,))
+
+
 def test_teacher_with_grad_uses_autograd_through_both():
     z_s, z_t = logits((8, 5), 9).requires_grad_(), logits((8, 5), 10).requires_grad_()
     dist_loss(z_s, z_t).backward()
