@@ -97,6 +97,8 @@ def poly_lr(args: argparse.Namespace, iteration: int) -> float:
 def check_args(args: argparse.Namespace, world_size: int) -> Path:
     if args.batch_size % world_size:
         raise UserError(f"--batch-size {args.batch_size} (global) must be divisible by the {world_size} processes")
+    if args.batch_size // world_size < 2:
+        raise UserError(f"--batch-size {args.batch_size} leaves one image per process; BatchNorm needs at least 2")
     if args.teacher_model and not args.teacher_pretrained:
         raise UserError("distillation needs the trained teacher: pass --teacher-pretrained PATH")
     save_dir = Path(args.save_dir)
@@ -117,11 +119,13 @@ def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_it
     batches = IterationBatchSampler(
         len(train_set), args.batch_size // world_size, args.max_iterations, start_iteration, rank, world_size, args.seed
     )
-    train_loader = DataLoader(
-        train_set, batch_sampler=batches, num_workers=args.workers, pin_memory=torch.cuda.is_available()
+    train_loader = DataLoader(  # own generator: the global RNG (restored on resume) is left alone
+        train_set, batch_sampler=batches, num_workers=args.workers, pin_memory=torch.cuda.is_available(),
+        generator=torch.Generator().manual_seed(args.seed + rank + start_iteration),
     )
     val_loader = DataLoader(
-        val_set, batch_size=1, sampler=ShardSampler(len(val_set), rank, world_size), num_workers=args.workers
+        val_set, batch_size=1, sampler=ShardSampler(len(val_set), rank, world_size), num_workers=args.workers,
+        generator=torch.Generator(),
     )
     return train_loader, val_loader
 

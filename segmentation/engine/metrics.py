@@ -40,4 +40,4 @@ class ConfusionMatrix:
 
     def pixel_accuracy(self) -> float:
         total = self.matrix.sum()
-        return float(self.matrix.diag().sum() / total) if total > 0 else float("nan")
+        return float(self.matrix.diag().sum().double() / total) if total > 0 else float("nan")
