@@ -14,14 +14,14 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from distkd.errors import UserError
-from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
+from distkd.utils.checkpoint import extract_state_dict, safe_load
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
 from segmentation.data import NUM_CLASSES, Cityscapes, EvalTransform, ShardSampler, colorize
 from segmentation.engine.inference import predict
 from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.engine.records import format_iou
-from segmentation.models import build_segmentor
+from segmentation.models import build_segmentor, load_segmentor_weights
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -43,11 +43,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def load_model(args: argparse.Namespace) -> torch.nn.Module:
-    what = f"checkpoint '{args.checkpoint}'"
-    state = extract_state_dict(safe_load(args.checkpoint, "checkpoint"), what)
-    aux = any(k.startswith("aux_head.") for k in state)
+    state = extract_state_dict(safe_load(args.checkpoint, "checkpoint"), f"checkpoint '{args.checkpoint}'")
+    aux = any(k.startswith(("aux_head.", "auxlayer.")) for k in state)  # this code's / the paper code's
     model = build_segmentor(args.model, args.backbone, NUM_CLASSES, aux)
-    load_state_dict_strict(model, state, what)
+    load_segmentor_weights(model, args.checkpoint, "checkpoint")
     return model
 
 

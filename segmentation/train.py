@@ -22,7 +22,6 @@ from tqdm import tqdm
 
 from distkd.distiller import Distiller
 from distkd.errors import UserError
-from distkd.utils.checkpoint import load_weights
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
 from segmentation.data import (
@@ -37,7 +36,7 @@ from segmentation.engine.inference import evaluate
 from segmentation.engine.losses import SegCrossEntropy, SegDIST
 from segmentation.engine.records import Records, format_iou
 from segmentation.engine.state import load_state, save_state
-from segmentation.models import WithAux, build_segmentor
+from segmentation.models import WithAux, build_segmentor, load_segmentor_weights
 
 CHECKPOINTS = ("last.pth", "best.pth")
 
@@ -143,7 +142,7 @@ def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distill
     if not args.teacher_model:
         return Distiller(student, task_loss)
     teacher = build_segmentor(args.teacher_model, args.teacher_backbone, NUM_CLASSES)
-    load_weights(teacher, args.teacher_pretrained, "teacher checkpoint")
+    load_segmentor_weights(teacher, args.teacher_pretrained, "teacher checkpoint")
     kd_loss = SegDIST(args.aux_weight, tau=args.kd_temperature)
     return Distiller(student, task_loss, WithAux(teacher), kd_loss, 1.0, args.lambda_kd)
 

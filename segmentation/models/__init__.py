@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from distkd.errors import UserError
 from distkd.registry import Registry
-from segmentation.models.backbones import BACKBONES, build_backbone, load_backbone_weights
+from segmentation.models.backbones import BACKBONES, build_backbone
 from segmentation.models.heads import DeepLabV3Head, PSPHead
 from segmentation.models.segmentor import Segmentor, WithAux
+from segmentation.models.weights import load_backbone_weights, load_segmentor_weights
 
 SEG_MODELS = Registry("segmentation model")  # model name -> head class
 SEG_MODELS.register("deeplabv3")(DeepLabV3Head)
@@ -18,7 +19,8 @@ SEG_MODELS.register("psp")(PSPHead)
 SEG_MODELS.register("deeplab_mobile")(DeepLabV3Head)
 SEG_MODELS.register("psp_mobile")(PSPHead)
 
-__all__ = ["BACKBONES", "SEG_MODELS", "Segmentor", "WithAux", "build_segmentor", "load_backbone_weights"]
+__all__ = ["BACKBONES", "SEG_MODELS", "Segmentor", "WithAux", "build_segmentor", "load_backbone_weights",
+           "load_segmentor_weights"]
 
 
 def build_segmentor(

@@ -9,19 +9,16 @@ Names:
 
 - ``resnet18/34/50/101/152``: torchvision layout (7x7 stem); loads torchvision or timm weights.
 - ``resnet18_v1s/resnet50_v1s/resnet101_v1s``: deep stem (three 3x3 convs, 64-64-128 wide), the
-  backbones of the paper's segmentation code; loads timm ``resnet50s``-style weights or files whose
-  keys differ only by name (matched by position, shapes checked).
+  backbones of the paper's segmentation code; loads timm ``resnet50s``-style weights, or files
+  whose keys differ only by name (see :mod:`segmentation.models.weights`).
 - ``mobilenetv2``: MobileNetV2 1.0 (timm ``mobilenetv2_100``) up to the 320-channel stage.
 """
 from __future__ import annotations
-
-import os
 
 from torch import Tensor, nn
 
 from distkd.errors import UserError
 from distkd.registry import Registry
-from distkd.utils.checkpoint import extract_state_dict, safe_load
 
 BACKBONES = Registry("backbone")
 
@@ -69,27 +66,3 @@ def build_backbone(name: str) -> DilatedBackbone:
     if name not in BACKBONES:
         raise UserError(BACKBONES.unknown_message(name))
     return BACKBONES.get(name)()
-
-
-def load_backbone_weights(backbone: DilatedBackbone, path: str | os.PathLike) -> str:
-    """Load ImageNet weights (torchvision/timm format) into ``backbone``; returns how they matched.
-
-    Keys are matched by name first (classifier keys such as ``fc.*`` are ignored). If the names
-    differ but the file's tensors, in order, have exactly the backbone's shapes (e.g. a
-    torchvision MobileNetV2 ``features.N`` file for the timm network), they are matched by position.
-    """
-    state = extract_state_dict(safe_load(path, "backbone weights"), f"backbone weights '{path}'")
-    target = {k: v for k, v in backbone.body.state_dict().items() if not k.endswith("num_batches_tracked")}
-    if all(k in state and state[k].shape == v.shape for k, v in target.items()):
-        backbone.body.load_state_dict({k: state[k] for k in target}, strict=False)
-        return "by name"
-    source = [(k, v) for k, v in state.items() if not k.endswith("num_batches_tracked")]
-    pairs = list(zip(target.items(), source))
-    if len(source) >= len(target) and all(tv.shape == sv.shape for (_, tv), (_, sv) in pairs):
-        backbone.body.load_state_dict({tk: sv for (tk, _), (_, sv) in pairs}, strict=False)
-        return "by position"
-    missing = [k for k in target if k not in state][:3]
-    raise UserError(
-        f"backbone weights '{path}' do not fit this backbone (e.g. missing {missing}, and the tensors do "
-        "not line up by position either); pass ImageNet weights of the same architecture"
-    )

@@ -76,3 +76,35 @@ def test_unknown_names_are_clear_errors():
         build_segmentor("deeplabv", "resnet18")
     with pytest.raises(UserError, match="mobilenetv2"):
         build_segmentor("psp_mobile", "resnet18")
+
+
+def test_deep_stem_file_with_paper_code_names_loads_by_position(tmp_path):
+    """Stem keys conv1/bn1/conv2/bn2/conv3/bn3 (the paper code's v1s files) for timm's conv1.0 ... bn1."""
+    source = build_backbone("resnet18_v1s").body.state_dict()
+    renames = {"conv1.0": "conv1", "conv1.1": "bn1", "conv1.3": "conv2", "conv1.4": "bn2", "conv1.6": "conv3",
+               "bn1": "bn3"}  # fmt: skip
+    paper = {}
+    for key, value in source.items():
+        old = next((o for o in renames if key.startswith(o + ".")), None)
+        paper[renames[old] + key[len(old):] if old else key] = value
+    paper["fc.weight"], paper["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
+    torch.save(paper, tmp_path / "resnet18-imagenet.pth")
+    backbone = build_backbone("resnet18_v1s")
+    assert load_backbone_weights(backbone, tmp_path / "resnet18-imagenet.pth") == "by position"
+    assert torch.equal(backbone.body.conv1[6].weight, paper["conv3.weight"])
+    assert torch.equal(backbone.body.bn1.running_var, paper["bn3.running_var"])
+
+
+def test_whole_network_with_other_key_names_loads_by_position(tmp_path):
+    from segmentation.models import load_segmentor_weights
+
+    trained = build_segmentor("deeplabv3", "resnet18")
+    renamed = {k.replace("backbone.body.", "pretrained.").replace("aux_head.", "auxlayer."): v
+               for k, v in trained.state_dict().items()}  # fmt: skip
+    torch.save(renamed, tmp_path / "paper_teacher.pth")
+    model = build_segmentor("deeplabv3", "resnet18")
+    assert load_segmentor_weights(model, tmp_path / "paper_teacher.pth") == "by position"
+    for (k, a), b in zip(model.state_dict().items(), trained.state_dict().values()):
+        assert torch.equal(a, b), k
+    with pytest.raises(UserError, match="missing keys"):
+        load_segmentor_weights(build_segmentor("psp", "resnet18"), tmp_path / "paper_teacher.pth")
