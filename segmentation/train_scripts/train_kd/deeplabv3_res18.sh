@@ -18,4 +18,4 @@ torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
     --save-dir work_dirs/seg/dist_dv3-r101_dv3-r18 \
     --teacher-pretrained "$TEACHER_CKPT" \
     --student-pretrained-base "$CKPTS/$BACKBONE-imagenet.pth" \
-    --batch-size 16 --max-iterations 40000 --lr 0.02 --lambda-kd 1.0 --amp "$@"
+    --batch-size 16 --max-iterations 40000 --lr 0.02 --lambda-kd 1.0 --eval-teacher --amp "$@"
