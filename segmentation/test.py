@@ -17,7 +17,7 @@ from distkd.errors import UserError
 from distkd.utils.checkpoint import extract_state_dict, safe_load
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
-from segmentation.data import NUM_CLASSES, Cityscapes, EvalTransform, ShardSampler, colorize
+from segmentation.datasets import NUM_CLASSES, Cityscapes, EvalTransform, ShardSampler, colorize
 from segmentation.engine.inference import predict
 from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.engine.records import format_iou

@@ -11,6 +11,7 @@ several GPUs (``--batch-size`` is the global batch, split over the processes).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
-from segmentation.data import (
+from segmentation.datasets import (
     NUM_CLASSES,
     Cityscapes,
     EvalTransform,
@@ -112,11 +113,11 @@ def check_args(args: argparse.Namespace, world_size: int) -> Path:
     return save_dir
 
 
-def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_iteration: int):
+def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_iteration: int, stop_iteration: int):
     train_set = Cityscapes(args.data, "train", args.train_list, TrainTransform(tuple(args.crop_size)))
     val_set = Cityscapes(args.data, "val", args.val_list, EvalTransform())
     batches = IterationBatchSampler(
-        len(train_set), args.batch_size // world_size, args.max_iterations, start_iteration, rank, world_size, args.seed
+        len(train_set), args.batch_size // world_size, stop_iteration, start_iteration, rank, world_size, args.seed
     )
     train_loader = DataLoader(  # own generator: the global RNG (restored on resume) is left alone
         train_set, batch_sampler=batches, num_workers=args.workers, pin_memory=torch.cuda.is_available(),
@@ -180,7 +181,8 @@ def train(args: argparse.Namespace, info) -> float:
         if info.rank:  # the checkpoint holds rank 0's RNG; the other ranks reseed
             torch.manual_seed(args.seed + info.rank + start)
         logger.info("resumed from %s at iteration %d (best mIoU %.4f)", args.resume, start, best_miou)
-    train_loader, val_loader = build_loaders(args, info.rank, info.world_size, start)
+    stop = min(args.stop_iteration or args.max_iterations, args.max_iterations)
+    train_loader, val_loader = build_loaders(args, info.rank, info.world_size, start, stop)
     model = distiller
     if info.distributed:
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
@@ -203,7 +205,6 @@ def train(args: argparse.Namespace, info) -> float:
     if args.eval_teacher and distiller.teacher is not None:
         validate(distiller.teacher.model, start, "teacher")
 
-    stop = min(args.stop_iteration or args.max_iterations, args.max_iterations)
     model.train()
     bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
     iteration = start
@@ -215,8 +216,6 @@ def train(args: argparse.Namespace, info) -> float:
         with torch.autocast(device.type, enabled=amp):
             losses = model(images, labels)
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            raise UserError(f"loss became {loss.item()} at iteration {iteration + 1}; lower --lr or check the data")
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -227,6 +226,8 @@ def train(args: argparse.Namespace, info) -> float:
         if iteration % args.log_interval == 0 or iteration == stop:
             values = records.log_train(iteration, lr, {"loss": loss, **losses})
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
+            if not math.isfinite(values["loss"]):
+                raise UserError(f"the loss became {values['loss']} by iteration {iteration}: lower --lr")
         done = iteration == args.max_iterations
         if iteration % args.val_interval == 0 or done:
             miou = validate(student, iteration, "val")

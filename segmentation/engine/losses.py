@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from distkd.losses.dist_kd import DISTLoss
-from segmentation.data.cityscapes import IGNORE_INDEX
+from segmentation.datasets.cityscapes import IGNORE_INDEX
 from segmentation.models.heads import upsample
 
 

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from distkd.utils.distributed import all_reduce_sum
-from segmentation.data import CLASS_NAMES
+from segmentation.datasets import CLASS_NAMES
 
 TRAIN_COLUMNS = ("iteration", "lr", "loss", "loss_ori", "loss_kd")
 VAL_COLUMNS = ("iteration", "val_miou")

@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 from distkd.errors import UserError
-from segmentation.data import Cityscapes, EvalTransform, IterationBatchSampler, ShardSampler, TrainTransform
-from segmentation.data.cityscapes import IGNORE_INDEX
+from segmentation.datasets import Cityscapes, EvalTransform, IterationBatchSampler, ShardSampler, TrainTransform
+from segmentation.datasets.cityscapes import IGNORE_INDEX
 
 
 def _write(root: Path, split: str, stem: str, label: np.ndarray, suffix: str = "_gtFine_labelIds.png") -> None:

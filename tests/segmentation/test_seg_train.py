@@ -11,7 +11,7 @@ import torch
 from distkd.errors import UserError
 from distkd.utils.checkpoint import safe_load
 from segmentation import test as seg_test
-from segmentation.data.cityscapes import TRAIN_ID_TO_LABEL_ID
+from segmentation.datasets.cityscapes import TRAIN_ID_TO_LABEL_ID
 from segmentation.models import build_segmentor
 from segmentation.train import main
 
