@@ -35,6 +35,7 @@ from segmentation.datasets import (
 )
 from segmentation.engine.inference import evaluate
 from segmentation.engine.losses import SegCrossEntropy, SegDIST
+from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.engine.records import Records, format_iou
 from segmentation.engine.state import load_state, save_state
 from segmentation.models import WithAux, build_segmentor, load_segmentor_weights
@@ -194,13 +195,12 @@ def train(args: argparse.Namespace, info) -> float:
                 args.student_model, args.student_backbone or "default", args.teacher_model or "none",
                 len(train_loader.dataset), len(val_loader.dataset), args.max_iterations, args.batch_size)
 
-    def validate(net, iteration: int, name: str) -> float:
+    def validate(net, iteration: int, name: str) -> ConfusionMatrix:
         matrix = evaluate(net, val_loader, NUM_CLASSES, device, args.eval_scales, args.eval_flip, amp,
                           progress=info.is_main and not args.no_progress)
-        miou = matrix.miou()
-        logger.info("%s iteration %d: mIoU %.4f, pixel acc %.4f\n%s", name, iteration, miou,
+        logger.info("%s iteration %d: mIoU %.4f, pixel acc %.4f\n%s", name, iteration, matrix.miou(),
                     matrix.pixel_accuracy(), format_iou(matrix.iou()))
-        return miou if miou == miou else 0.0  # NaN (nothing labelled) counts as 0
+        return matrix
 
     if args.eval_teacher and distiller.teacher is not None:
         validate(distiller.teacher.model, start, "teacher")
@@ -230,8 +230,9 @@ def train(args: argparse.Namespace, info) -> float:
                 raise UserError(f"the loss became {values['loss']} by iteration {iteration}: lower --lr")
         done = iteration == args.max_iterations
         if iteration % args.val_interval == 0 or done:
-            miou = validate(student, iteration, "val")
-            records.log_val(iteration, miou)
+            matrix = validate(student, iteration, "val")
+            records.log_val(iteration, matrix)
+            miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
             if miou > best_miou and info.is_main:
                 best_miou = miou
                 save_state(save_dir / "best.pth", student, optimizer, scaler, iteration, best_miou, vars(args))

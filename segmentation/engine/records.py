@@ -10,9 +10,10 @@ from torch import Tensor
 
 from distkd.utils.distributed import all_reduce_sum
 from segmentation.datasets import CLASS_NAMES
+from segmentation.engine.metrics import ConfusionMatrix
 
 TRAIN_COLUMNS = ("iteration", "lr", "loss", "loss_ori", "loss_kd")
-VAL_COLUMNS = ("iteration", "val_miou")
+VAL_COLUMNS = ("iteration", "val_miou", "val_pixel_acc") + tuple(f"iou_{n.replace(' ', '_')}" for n in CLASS_NAMES)
 
 
 def format_iou(iou: Tensor) -> str:
@@ -54,10 +55,12 @@ class Records:
                 self.writer.add_scalar(f"train/{name}", value, iteration)
         return values
 
-    def log_val(self, iteration: int, miou: float) -> None:
+    def log_val(self, iteration: int, matrix: ConfusionMatrix) -> None:
+        """One ``metrics.csv`` row: mIoU, pixel accuracy and the per-class IoU (empty: class absent)."""
         if self.is_main:
-            self._append(self.val_csv, [iteration, f"{miou:.6f}"])
-            self.writer.add_scalar("val/mIoU", miou, iteration)
+            iou = [f"{v:.6f}" if v == v else "" for v in matrix.iou().tolist()]
+            self._append(self.val_csv, [iteration, f"{matrix.miou():.6f}", f"{matrix.pixel_accuracy():.6f}", *iou])
+            self.writer.add_scalar("val/mIoU", matrix.miou(), iteration)
             self.writer.flush()
 
     def close(self) -> None:

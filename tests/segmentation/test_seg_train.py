@@ -41,7 +41,11 @@ def test_kd_iterations_decrease_dist(cityscapes, tmp_path, teacher_ckpt):
     kd = [float(r["loss_kd"]) for r in rows(save / "train_log.csv")]
     assert len(kd) == 8 and all(v > 0 for v in kd)
     assert sum(kd[-3:]) / 3 < 0.9 * sum(kd[:3]) / 3, kd
-    assert [r["iteration"] for r in rows(save / "metrics.csv")] == ["8"]
+    metrics = rows(save / "metrics.csv")
+    assert [r["iteration"] for r in metrics] == ["8"] and 0 <= float(metrics[0]["val_miou"]) <= 1
+    ious = [v for k, v in metrics[0].items() if k.startswith("iou_")]
+    assert len(ious) == 19 and all(v == "" or 0 <= float(v) <= 1 for v in ious)  # "": class absent
+    assert list((save / "tb").glob("events.out.tfevents.*"))
     for name in ("args.yaml", "last.pth", "best.pth", "log.txt"):
         assert (save / name).is_file()
     state = safe_load(save / "last.pth")
