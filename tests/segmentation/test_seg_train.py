@@ -1,6 +1,7 @@
 """The trainer end to end on a tiny Cityscapes tree: KD iterations, resume, refusals, 2-process gloo."""
 import csv
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -104,7 +105,14 @@ def test_two_process_gloo_run(cityscapes, tmp_path, teacher_ckpt):
            str(ROOT / "tools" / "train_seg.py"), "--data", str(cityscapes), "--save-dir", str(tmp_path / "ddp"),
            "--max-iterations", "2", *TINY, "--batch-size", "4", "--teacher-model", "deeplabv3",
            "--teacher-backbone", "resnet18", "--teacher-pretrained", str(teacher_ckpt)]  # fmt: skip
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
     assert [r["iteration"] for r in rows(tmp_path / "ddp" / "metrics.csv")] == ["2"]
     assert safe_load(tmp_path / "ddp" / "last.pth")["iteration"] == 2
