@@ -3,34 +3,31 @@
 Default case: Cityscapes logits at 1/8 resolution, ``(8, 19, 128, 256)`` float32 (a 512x1024
 crop, batch 8), the budget being 3x the size of the two logit tensors.
 
-Method (allocator-free, works on CPU and CUDA): ``torch.distributed._tools.mem_tracker.MemTracker``
-records every tensor storage created while the loss runs (a dispatch mode plus weak references on
-the storages, so a storage counts from its creation until it is freed) and keeps the peak of the
-live total. The two input logit tensors exist before and are not counted; everything the loss
-creates is: probabilities, temporaries, tensors saved for backward, the gradient of the student
-logits. On CUDA the allocator's ``max_memory_allocated`` increase is printed as a cross-check.
+Method: ``benchmarks.common.peak_bytes``, the allocator's own allocation / free records on the
+CPU (``torch.profiler`` memory events summed in time order) or ``max_memory_allocated`` on CUDA.
+The two input logit tensors exist before and are not counted; everything the loss allocates is:
+probabilities, temporaries, tensors saved for backward, the gradient of the student logits.
+(``torch.distributed._tools.mem_tracker.MemTracker``, tried first, counted views of one storage
+more than once and reported ~1 x the logits more than the allocator allocated.)
 
     PYTHONPATH=$PWD python benchmarks/bench_seg_memory.py [--shape 8 19 128 256] [--dtype float16]
 """
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import os
+import sys
+from pathlib import Path
 
-import torch
-from torch.distributed._tools.mem_tracker import MemTracker
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's start-up chatter on stderr
 
-from distkd.losses.dist_kd import dist_loss, dist_loss_autograd
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+from benchmarks.common import peak_bytes  # noqa: E402
+from distkd.losses.dist_kd import dist_loss, dist_loss_autograd  # noqa: E402
 
 MiB = 2**20
-
-
-def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
-    """Peak of the live bytes of tensors created while ``fn`` runs (MemTracker, all categories)."""
-    tracker = MemTracker()
-    with tracker:
-        fn()
-    return int(tracker.get_tracker_snapshot("peak")[device]["Total"])
 
 
 def measure(loss_fn, shape, dtype: torch.dtype, device: torch.device) -> dict[str, float]:
@@ -45,15 +42,7 @@ def measure(loss_fn, shape, dtype: torch.dtype, device: torch.device) -> dict[st
 
     step()  # warm-up outside the measurement
     peak = peak_bytes(step, device)
-    result = {"logits_MiB": logits_bytes / MiB, "peak_MiB": peak / MiB, "ratio": peak / logits_bytes}
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-        base = torch.cuda.memory_allocated()
-        step()
-        torch.cuda.synchronize()
-        result["cuda_allocator_peak_MiB"] = (torch.cuda.max_memory_allocated() - base) / MiB
-    return result
+    return {"logits_MiB": logits_bytes / MiB, "peak_MiB": peak / MiB, "ratio": peak / logits_bytes}
 
 
 def main() -> None:
@@ -64,13 +53,13 @@ def main() -> None:
     p.add_argument("--budget", type=float, default=3.0, help="allowed peak as a multiple of the two logits")
     args = p.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    print(f"DIST on logits {tuple(args.shape)} {args.dtype} on {device}; method: MemTracker peak of live tensors")
+    print(f"DIST on logits {tuple(args.shape)} {args.dtype} on {device}; "
+          "method: allocator records (benchmarks/common.py)")
     for name, fn in (("dist_loss (core, hand-written backward)", dist_loss), ("plain autograd", dist_loss_autograd)):
         r = measure(fn, tuple(args.shape), dtype, device)
         verdict = "within" if r["ratio"] <= args.budget else "OVER"
-        extra = f", CUDA allocator {r['cuda_allocator_peak_MiB']:.1f} MiB" if "cuda_allocator_peak_MiB" in r else ""
         print(f"{name:42s} peak {r['peak_MiB']:7.1f} MiB = {r['ratio']:.2f} x the two logits "
-              f"({r['logits_MiB']:.1f} MiB): {verdict} the {args.budget:g}x budget{extra}")
+              f"({r['logits_MiB']:.1f} MiB): {verdict} the {args.budget:g}x budget")
 
 
 if __name__ == "__main__":

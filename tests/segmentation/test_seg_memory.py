@@ -15,11 +15,12 @@ _SPEC.loader.exec_module(bench)
 CPU = torch.device("cpu")
 
 
-def test_the_method_counts_live_tensors_exactly():
+def test_the_method_counts_live_tensors():
     x = torch.randn(4, 19, 32, 64)
     size = x.numel() * 4
-    assert bench.peak_bytes(lambda: x * 2, CPU) == size
-    assert bench.peak_bytes(lambda: (x * 2).exp().sum(), CPU) == 2 * size  # x*2 lives while exp runs
+    close = lambda measured, expected: expected <= measured <= expected + 1024  # noqa: E731 (+ scalars)
+    assert close(bench.peak_bytes(lambda: x * 2, CPU), size)
+    assert close(bench.peak_bytes(lambda: (x * 2).exp().sum(), CPU), 2 * size)  # x*2 lives while exp runs
 
     def freed_in_between():
         a = x * 2
@@ -27,7 +28,7 @@ def test_the_method_counts_live_tensors_exactly():
         del a
         return b * 4
 
-    assert bench.peak_bytes(freed_in_between, CPU) == 2 * size
+    assert close(bench.peak_bytes(freed_in_between, CPU), 2 * size)
 
 
 def test_dist_peak_is_measured_at_least_for_its_saved_probabilities():
@@ -36,7 +37,7 @@ def test_dist_peak_is_measured_at_least_for_its_saved_probabilities():
     assert result["peak_MiB"] > 0
 
 
-@pytest.mark.xfail(reason="the core dist_kd.py peaks at ~4.1x today (see segmentation/README.md); "
-                   "its memory rewrite is pending", strict=False)  # fmt: skip
-def test_dist_peak_within_3x_the_two_logits():
-    assert bench.measure(dist_loss, (2, 19, 32, 64), torch.float32, CPU)["ratio"] <= 3.0
+@pytest.mark.parametrize("shape", [(8, 19, 128, 256), (8, 19, 64, 128)])
+def test_dist_peak_within_3x_the_two_logits(shape):
+    """Issue budget at Cityscapes 1/8 resolution (512x1024 crops, batch 8), and a smaller case."""
+    assert bench.measure(dist_loss, shape, torch.float32, CPU)["ratio"] <= 3.0
