@@ -1,0 +1,83 @@
+"""Sweep commands of the dense-prediction tables: Cityscapes segmentation and COCO detection."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from distkd.reproduce.job import Job, short_name
+from distkd.reproduce.paper import PaperRow
+
+SEG_SCRIPT = "tools/train_seg.py"
+SEG_DATA = "data/cityscapes"
+DET_LAUNCHER = "tools/dist_train_mmdet.sh"
+# Paper row (student model) -> config of each detection column; the teacher is COCO-trained
+# mmdet weights loaded by the distillation config, so detection has no teacher job.
+DET_CONFIGS = {
+    "faster_rcnn_r50_fpn": {
+        "baseline": "configs/detection/faster-rcnn_r50_fpn_2x_coco.py",
+        "dist": "configs/detection/dist_cascade-mask-rcnn_x101-fpn_faster-rcnn_r50-fpn_2x_coco.py",
+        "dist_mimic": "configs/detection/dist-mimic_cascade-mask-rcnn_x101-fpn_faster-rcnn_r50-fpn_2x_coco.py",
+    },
+    "retinanet_r50_fpn": {
+        "baseline": "configs/detection/retinanet_r50_fpn_2x_coco.py",
+        "dist": "configs/detection/dist_retinanet_x101-fpn_retinanet_r50-fpn_2x_coco.py",
+        "dist_mimic": "configs/detection/dist-mimic_retinanet_x101-fpn_retinanet_r50-fpn_2x_coco.py",
+    },
+}
+
+
+def _split(model: str) -> tuple[str, str]:
+    """``deeplabv3_resnet18`` -> (``deeplabv3``, ``resnet18``)."""
+    arch, _, backbone = model.partition("_")
+    return arch, backbone
+
+
+def _seg_launch(gpus: int) -> list[str]:
+    return ["torchrun", f"--nproc_per_node={gpus}", SEG_SCRIPT] if gpus > 1 else ["python", SEG_SCRIPT]
+
+
+def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job:
+    model = row.teacher_model if role == "teacher" else row.student_model
+    arch, backbone = _split(model)
+    if role == "teacher":
+        name = f"cityscapes-{short_name(model)}-teacher-s0"
+    elif role == "baseline":
+        name = f"cityscapes-{short_name(model)}-baseline-s{seed}"
+    else:
+        name = f"cityscapes-{short_name(model)}_{short_name(row.teacher_model)}-{role}-s{seed}"
+    argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", backbone, "--data", SEG_DATA]
+    argv += ["--save-dir", f"{output}/{name}", "--seed", str(seed)]
+    models = [model]
+    if role == "dist":
+        t_arch, t_backbone = _split(row.teacher_model)
+        teacher_dir = f"{output}/cityscapes-{short_name(row.teacher_model)}-teacher-s0"
+        argv += ["--teacher-model", t_arch, "--teacher-backbone", t_backbone]
+        argv += ["--teacher-pretrained", f"{teacher_dir}/best.pth"]
+        models.append(row.teacher_model)
+    return Job(name, role, row, seed, tuple(argv), None, tuple(models), f"{output}/{name}")
+
+
+def _det_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job:
+    config = DET_CONFIGS[row.student_model][role]
+    student = short_name(row.student_model)
+    if role == "baseline":
+        name = f"coco-{student}-baseline-s{seed}"
+    else:
+        name = f"coco-{student}_{short_name(row.teacher_model)}-{role}-s{seed}"
+    argv = ["sh", DET_LAUNCHER, config, str(max(gpus, 1)), f"{output}/{name}"]
+    argv += ["--cfg-options", f"randomness.seed={seed}"]
+    return Job(name, role, row, seed, tuple(argv), config, (), f"{output}/{name}")
+
+
+def dense_jobs(rows: Sequence[PaperRow], seeds: int, gpus: int | None, output: str) -> list[Job]:
+    """Segmentation: teacher first, then baseline and DIST students; detection: baseline, DIST, +mimic."""
+    gpus = 8 if gpus is None else gpus
+    jobs: list[Job] = []
+    if rows[0].task == "segmentation":
+        jobs += [_seg_job(row, "teacher", 0, gpus, output) for row in rows]
+        for seed in range(seeds):
+            jobs += [_seg_job(row, role, seed, gpus, output) for row in rows for role in ("baseline", "dist")]
+    else:
+        for seed in range(seeds):
+            for row in rows:
+                jobs += [_det_job(row, role, seed, gpus, output) for role in ("baseline", "dist", "dist_mimic")]
+    return jobs

@@ -1,0 +1,74 @@
+"""Detection runs: mmengine work dirs (``<work_dir>/<config>.py`` and
+``<work_dir>/<timestamp>/vis_data/scalars.json``, one JSON record per logged step; the
+evaluation records hold ``coco/bbox_mAP`` as a fraction)."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from distkd.reproduce.dense_commands import DET_CONFIGS
+from distkd.reproduce.runs import Run
+
+_ROLE_OF_CONFIG = {
+    Path(config).stem: (student, role) for student, configs in DET_CONFIGS.items() for role, config in configs.items()
+}
+_TEACHER_OF = {"faster_rcnn_r50_fpn": "cascade_mask_rcnn_x101_fpn", "retinanet_r50_fpn": "retinanet_x101_fpn"}
+
+
+def _int_setting(text: str, key: str) -> int | None:
+    match = re.search(rf"\b{key}\s*=\s*(\d+)", text)
+    return int(match.group(1)) if match else None
+
+
+def _evaluations(work_dir: Path) -> list[tuple[int, float]]:
+    """``(epoch, box AP in percent)`` of every evaluation, over all (resumed) sessions."""
+    points = {}
+    for scalars in sorted(work_dir.glob("*/vis_data/scalars.json")):
+        for line in scalars.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # torn last line of a crashed run
+            if "coco/bbox_mAP" in record:
+                step = record.get("epoch", record.get("step"))
+                points[int(step)] = 100.0 * float(record["coco/bbox_mAP"])
+    return sorted(points.items())
+
+
+def load_mmdet_run(work_dir: Path) -> Run:
+    configs = sorted(work_dir.glob("*.py"))
+    config_text = configs[0].read_text() if configs else ""
+    stem = configs[0].stem if configs else work_dir.name
+    student, role = _ROLE_OF_CONFIG.get(stem, (stem, "baseline"))
+    points = _evaluations(work_dir)
+    total = _int_setting(config_text, "max_epochs")
+    return Run(
+        path=work_dir,
+        name=work_dir.name,
+        task="detection",
+        dataset="coco",
+        student=student,
+        teacher=_TEACHER_OF.get(student) if role != "baseline" else None,
+        kd=None if role == "baseline" else role,
+        recipe="det",
+        seed=_int_setting(config_text, "seed"),
+        # epochs are counted from 1 in mmengine logs; Run counts from 0
+        total=total,
+        last_step=points[-1][0] - 1 if points else None,
+        best=max(ap for _, ap in points) if points else None,
+        last=points[-1][1] if points else None,
+    )
+
+
+def find_mmdet_runs(root: Path) -> tuple[list[Run], list[str]]:
+    work_dirs = sorted({scalars.parents[2] for scalars in root.rglob("vis_data/scalars.json")})
+    runs, problems = [], []
+    for work_dir in work_dirs:
+        if (work_dir / "args.yaml").exists():
+            continue
+        try:
+            runs.append(load_mmdet_run(work_dir))
+        except (OSError, ValueError) as err:
+            problems.append(f"cannot read detection run {work_dir}: {err}")
+    return runs, problems

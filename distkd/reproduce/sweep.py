@@ -1,0 +1,40 @@
+"""Launch a sweep's commands in order: skip finished experiments, stop at the first failure."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from distkd.reproduce.job import Job
+from distkd.reproduce.runs import load_run
+
+
+def is_finished(job: Job) -> bool:
+    """True when the job's experiment folder holds a run that reached its last epoch."""
+    path = Path(job.output_dir)
+    if not (path / "args.yaml").is_file():
+        return False
+    try:
+        return load_run(path).finished
+    except ValueError:
+        return False
+
+
+def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".") -> int:
+    """Run each job from ``cwd`` (the repository root); return 0, or the first failure's exit code."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(cwd).resolve()), env.get("PYTHONPATH")]))
+    for index, job in enumerate(jobs, 1):
+        prefix = f"[{index}/{len(jobs)}] {job.name}"
+        if is_finished(job):
+            print(f"{prefix}: finished earlier, skipped", flush=True)
+            continue
+        print(f"{prefix}: {job.shell}", flush=True)
+        code = subprocess.call(list(job.argv), cwd=cwd, env=env)
+        if code != 0:
+            print(f"{prefix} failed (exit {code}); fix it and run the same command again: "
+                  "finished runs are skipped", file=sys.stderr, flush=True)
+            return code
+    return 0
