@@ -100,7 +100,7 @@ def write_csv(lines: Sequence[Line], path: Path) -> None:
 
 
 def write_png(lines: Sequence[Line], path: Path) -> None:
-    """One panel per table: your best (mean, std error bar) as solid bars, the paper's as outlines."""
+    """One panel per table: per method the paper's score (hatched) beside your best (mean, std bar)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -109,7 +109,7 @@ def write_png(lines: Sequence[Line], path: Path) -> None:
     groups = {title: group for title, group in _groups(lines).items() if any(line.best or line.paper for line in group)}
     if not groups:
         groups = {"No runs found": []}
-    fig, axes = plt.subplots(len(groups), 1, figsize=(12, 3.6 * len(groups)), squeeze=False)
+    fig, axes = plt.subplots(len(groups), 1, figsize=(13, 3.6 * len(groups)), squeeze=False)
     colors = {"teacher": "tab:gray", "baseline": "tab:blue", "kd": "tab:orange", "dist": "tab:green",
               "dist_mimic": "tab:olive"}
     for ax, (title, group) in zip(axes[:, 0], groups.items()):
@@ -121,13 +121,14 @@ def write_png(lines: Sequence[Line], path: Path) -> None:
             x = labels.index(line.label) + (methods.index(line.method) - (len(methods) - 1) / 2) * width
             color = colors.get(line.method, "tab:purple")
             name = METHOD_NAMES.get(line.method, line.method)
+            if line.paper is not None:
+                ax.bar(x - width / 4, line.paper, width / 2, color=color, alpha=0.35, hatch="//",
+                       edgecolor=color, label=f"{name} (paper)")
+                values.append(line.paper)
             if line.best is not None:
-                ax.bar(x, line.best.mean, width, yerr=line.best.std or 0, color=color, capsize=2,
+                ax.bar(x + width / 4, line.best.mean, width / 2, yerr=line.best.std or 0, color=color, capsize=2,
                        label=f"{name} (yours)")
                 values.append(line.best.mean)
-            if line.paper is not None:
-                ax.bar(x, line.paper, width, fill=False, edgecolor=color, linestyle="--", label=f"{name} (paper)")
-                values.append(line.paper)
         if values:
             ax.set_ylim(max(0.0, min(values) - 5), max(values) + 2)
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
@@ -136,7 +137,7 @@ def write_png(lines: Sequence[Line], path: Path) -> None:
         handles, names = ax.get_legend_handles_labels()
         unique = dict(zip(names, handles))
         if unique:
-            ax.legend(unique.values(), unique.keys(), fontsize=7, ncol=4, loc="lower right")
+            ax.legend(unique.values(), unique.keys(), fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

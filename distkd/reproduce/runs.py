@@ -54,9 +54,9 @@ class Run:
         if self.finished:
             return "finished"
         if self.last_step is None:
-            return f"unfinished (no {self.unit} finished)"
-        shown = self.last_step + 1 if self.unit == "epoch" else self.last_step
-        return f"unfinished ({self.unit} {shown} of {self.total})"
+            return f"unfinished (no {self.unit} done)"
+        done = self.last_step + 1 if self.unit == "epoch" else self.last_step
+        return f"unfinished ({done} of {self.total} {self.unit}s done)"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -177,6 +177,6 @@ def find_runs(root: str | Path) -> tuple[list[Run], list[str]]:
         try:
             runs.append(load_run(args_file.parent))
         except ValueError as err:
-            problems.append(str(err))
+            problems.append(" ".join(str(err).split()))
     mmdet_runs, mmdet_problems = find_mmdet_runs(root)
     return runs + mmdet_runs, problems + mmdet_problems
