@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from distkd.errors import UserError
 from distkd.reproduce.job import Job
 from distkd.reproduce.runs import load_run
 
@@ -22,8 +23,21 @@ def is_finished(job: Job) -> bool:
         return False
 
 
+def missing_files(jobs: Sequence[Job], cwd: str | Path = ".") -> list[str]:
+    """Configs and launch scripts the jobs need that are not there (checked before anything runs)."""
+    needed = []
+    for job in jobs:
+        needed += [job.config] if job.config else []
+        needed += [arg for arg in job.argv[:4] if arg.startswith("tools/")]
+    return [path for path in dict.fromkeys(needed) if not (Path(cwd) / path).is_file()]
+
+
 def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".") -> int:
     """Run each job from ``cwd`` (the repository root); return 0, or the first failure's exit code."""
+    missing = missing_files(jobs, cwd)
+    if missing:
+        raise UserError(f"missing {', '.join(missing)} (relative to {Path(cwd).resolve()}); "
+                        "run from the repository root")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(cwd).resolve()), env.get("PYTHONPATH")]))
     for index, job in enumerate(jobs, 1):
