@@ -8,27 +8,31 @@ from distkd.reproduce.paper import PaperRow
 
 SEG_SCRIPT = "tools/train_seg.py"
 SEG_DATA = "data/cityscapes"
+SEG_ARCH = {"deeplabv3": "deeplabv3", "pspnet": "psp"}  # paper name -> --student-model/--teacher-model
+# ImageNet backbone weights (torchvision files) every segmentation model starts from.
+SEG_BACKBONE_WEIGHTS = {"resnet18": "checkpoints/resnet18-f37072fd.pth",
+                        "resnet101": "checkpoints/resnet101-63fe2227.pth"}
 DET_LAUNCHER = "tools/dist_train_mmdet.sh"
-# Paper row (student model) -> config of each detection column; the teacher is COCO-trained
-# mmdet weights loaded by the distillation config, so detection has no teacher job.
+# Paper row (student model) -> config of each detection column. The teachers are mmdet's COCO
+# weights, read by the distillation configs, so detection has no teacher job.
 DET_CONFIGS = {
     "faster_rcnn_r50_fpn": {
         "baseline": "configs/detection/faster-rcnn_r50_fpn_2x_coco.py",
-        "dist": "configs/detection/dist_cascade-mask-rcnn_x101-fpn_faster-rcnn_r50-fpn_2x_coco.py",
-        "dist_mimic": "configs/detection/dist-mimic_cascade-mask-rcnn_x101-fpn_faster-rcnn_r50-fpn_2x_coco.py",
+        "dist": "configs/detection/faster-rcnn_r50_dist_cascade-mask-rcnn_x101_2x_coco.py",
+        "dist_mimic": "configs/detection/faster-rcnn_r50_dist-mimic_cascade-mask-rcnn_x101_2x_coco.py",
     },
     "retinanet_r50_fpn": {
         "baseline": "configs/detection/retinanet_r50_fpn_2x_coco.py",
-        "dist": "configs/detection/dist_retinanet_x101-fpn_retinanet_r50-fpn_2x_coco.py",
-        "dist_mimic": "configs/detection/dist-mimic_retinanet_x101-fpn_retinanet_r50-fpn_2x_coco.py",
+        "dist": "configs/detection/retinanet_r50_dist_retinanet_x101_2x_coco.py",
+        "dist_mimic": "configs/detection/retinanet_r50_dist-mimic_retinanet_x101_2x_coco.py",
     },
 }
 
 
 def _split(model: str) -> tuple[str, str]:
-    """``deeplabv3_resnet18`` -> (``deeplabv3``, ``resnet18``)."""
+    """``pspnet_resnet18`` -> (``psp``, ``resnet18``): the trainer's model and backbone names."""
     arch, _, backbone = model.partition("_")
-    return arch, backbone
+    return SEG_ARCH.get(arch, arch), backbone
 
 
 def _seg_launch(gpus: int) -> list[str]:
@@ -45,6 +49,8 @@ def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
     else:
         name = f"cityscapes-{short_name(model)}_{short_name(row.teacher_model)}-{role}-s{seed}"
     argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", backbone, "--data", SEG_DATA]
+    if backbone in SEG_BACKBONE_WEIGHTS:
+        argv += ["--student-pretrained-base", SEG_BACKBONE_WEIGHTS[backbone]]
     argv += ["--save-dir", f"{output}/{name}", "--seed", str(seed)]
     models = [model]
     if role == "dist":

@@ -21,6 +21,11 @@ def _int_setting(text: str, key: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+def _seed(config_text: str) -> int | None:
+    match = re.search(r"randomness\s*=\s*dict\([^)]*\bseed\s*=\s*(\d+)", config_text)
+    return int(match.group(1)) if match else None
+
+
 def _evaluations(work_dir: Path) -> list[tuple[int, float]]:
     """``(epoch, box AP in percent)`` of every evaluation, over all (resumed) sessions."""
     points = {}
@@ -52,10 +57,9 @@ def load_mmdet_run(work_dir: Path) -> Run:
         teacher=_TEACHER_OF.get(student) if role != "baseline" else None,
         kd=None if role == "baseline" else role,
         recipe="det",
-        seed=_int_setting(config_text, "seed"),
-        # epochs are counted from 1 in mmengine logs; Run counts from 0
+        seed=_seed(config_text),
         total=total,
-        last_step=points[-1][0] - 1 if points else None,
+        done=points[-1][0] if points else None,  # mmengine counts epochs from 1
         best=max(ap for _, ap in points) if points else None,
         last=points[-1][1] if points else None,
     )

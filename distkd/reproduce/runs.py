@@ -37,7 +37,7 @@ class Run:
     recipe: str
     seed: int | None
     total: int | None  # epochs (iterations for segmentation) the run was asked for
-    last_step: int | None  # last finished epoch (0-based) / evaluated iteration; None: none yet
+    done: int | None  # epochs finished (last evaluated iteration); None: none yet
     best: float | None
     last: float | None
     teacher_score: float | None = None  # the teacher evaluated before KD (teacher.yaml)
@@ -45,18 +45,15 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        if self.last_step is None or self.total is None:
-            return False
-        return self.last_step >= self.total - 1
+        return self.done is not None and self.total is not None and self.done >= self.total
 
     @property
     def status(self) -> str:
         if self.finished:
             return "finished"
-        if self.last_step is None:
+        if self.done is None:
             return f"unfinished (no {self.unit} done)"
-        done = self.last_step + 1 if self.unit == "epoch" else self.last_step
-        return f"unfinished ({done} of {self.total} {self.unit}s done)"
+        return f"unfinished ({self.done} of {self.total} {self.unit}s done)"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -118,35 +115,37 @@ def _classification_run(path: Path, args: dict[str, Any]) -> Run:
         recipe=recipe_of(args),
         seed=args.get("seed"),
         total=args.get("epochs"),
-        last_step=rows[-1][0] if rows else None,
+        done=rows[-1][0] + 1 if rows else None,  # epochs count from 0
         best=max(score for _, score in rows) if rows else None,
         last=rows[-1][1] if rows else None,
         teacher_score=teacher_score,
     )
 
 
-def _percent(value: float) -> float:
-    return value * 100.0 if value <= 1.0 else value
+_SEG_PAPER_ARCH = {"psp": "pspnet"}  # the trainer's --student-model -> the paper table's name
+
+
+def _seg_model(args: dict[str, Any], role: str) -> str:
+    arch = str(args.get(f"{role}_model"))
+    return f"{_SEG_PAPER_ARCH.get(arch, arch)}_{args.get(f'{role}_backbone')}"
 
 
 def _segmentation_run(path: Path, args: dict[str, Any]) -> Run:
-    rows = [(step, _percent(score)) for step, score in _read_metrics(path / "metrics.csv", "iteration", "val_miou")]
+    # val_miou is a fraction; iterations count from 1 and the last one is always evaluated
+    rows = [(step, 100.0 * score) for step, score in _read_metrics(path / "metrics.csv", "iteration", "val_miou")]
     distilled = bool(args.get("teacher_model")) and (_float(args.get("lambda_kd")) or 0.0) > 0
-    total = args.get("max_iterations")
-    last_step = rows[-1][0] if rows else None
     return Run(
         path=path,
         name=path.name,
         task="segmentation",
         dataset="cityscapes",
-        student=f"{args.get('student_model')}_{args.get('student_backbone')}",
-        teacher=f"{args.get('teacher_model')}_{args.get('teacher_backbone')}" if distilled else None,
+        student=_seg_model(args, "student"),
+        teacher=_seg_model(args, "teacher") if distilled else None,
         kd="dist" if distilled else None,
         recipe="seg",
         seed=args.get("seed"),
-        total=total,
-        # an evaluation at the last iteration (counted from 0 or from 1) finishes the run
-        last_step=None if last_step is None else (total - 1 if total and last_step >= total - 1 else last_step),
+        total=args.get("max_iterations"),
+        done=rows[-1][0] if rows else None,
         best=max(score for _, score in rows) if rows else None,
         last=rows[-1][1] if rows else None,
         unit="iteration",
