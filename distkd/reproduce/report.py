@@ -74,7 +74,8 @@ class Line:
         if self.evaluated:
             return f"pretrained, evaluated in {len(self.evaluated)} KD run(s)"
         if not self.runs:
-            return "not run"
+            pretrained = self.method == "teacher" and self.row is not None and not _teachers_trained(self.row.recipe)
+            return "pretrained weights, not evaluated by these runs" if pretrained else "not run"
         parts = [f"{len(self.finished)} finished"]
         for run in self.unfinished:
             parts.append(f"{run.name}: {run.status}")
@@ -82,7 +83,8 @@ class Line:
 
 
 def _teachers_trained(recipe: str) -> bool:
-    return recipe in RECIPES and RECIPES[recipe].train_teacher
+    """CIFAR-100, digits and Cityscapes train their teachers; ImageNet and COCO use released weights."""
+    return recipe == "seg" or (recipe in RECIPES and RECIPES[recipe].train_teacher)
 
 
 def kd_column(run: Run) -> str | None:
@@ -108,7 +110,7 @@ def roles_in_row(run: Run, row: PaperRow) -> list[str]:
         return []
     if run.kd is None:
         roles = ["baseline"] if run.student == row.student_model else []
-        if run.student == row.teacher_model and (run.task != "classification" or _teachers_trained(row.recipe)):
+        if run.student == row.teacher_model and _teachers_trained(row.recipe):
             roles.append("teacher")
         return roles
     if (run.student, run.teacher) != (row.student_model, row.teacher_model):

@@ -15,10 +15,10 @@ from fake_runs import write_run  # noqa: E402
 
 
 def write_seg_run(root: Path, name: str, *, student: str, teacher: str | None, mious: list[tuple[int, float]],
-                  max_iterations: int = 40000, seed: int = 0) -> Path:
+                  max_iterations: int = 40000, seed: int = 0, backbone: str = "resnet18") -> Path:
     path = root / name
     path.mkdir(parents=True)
-    args = {"student_model": student, "student_backbone": "resnet18", "teacher_model": teacher,
+    args = {"student_model": student, "student_backbone": backbone, "teacher_model": teacher,
             "teacher_backbone": "resnet101", "lambda_kd": 1.0, "max_iterations": max_iterations, "seed": seed}
     (path / "args.yaml").write_text(yaml.safe_dump(args))
     rows = "".join(f"{it},{miou}\n" for it, miou in mious)
@@ -46,10 +46,15 @@ def test_segmentation_runs(tmp_path):
     assert dist.finished and dist.best == pytest.approx(76.31) and dist.last == pytest.approx(76.31)
     base = load_run(write_seg_run(tmp_path, "b", student="deeplabv3", teacher=None, mious=[(4000, 0.5)]))
     assert base.kd is None and not base.finished and base.status == "unfinished (4000 of 40000 iterations done)"
-    lines = {(line.row.student_model, line.method): line for line in build_lines([dist, base], reference_rows())
-             if line.runs}
+    teacher = load_run(write_seg_run(tmp_path, "t", student="deeplabv3", teacher=None, backbone="resnet101",
+                                     mious=[(40000, 0.78)]))
+    lines = {(line.row.student_model, line.method): line
+             for line in build_lines([dist, base, teacher], reference_rows()) if line.runs}
     assert lines[("pspnet_resnet18", "dist")].paper == 76.31
     assert lines[("deeplabv3_resnet18", "baseline")].paper == 74.21
+    for student in ("pspnet_resnet18", "deeplabv3_resnet18"):  # the trained teacher serves both rows
+        assert lines[(student, "teacher")].best.mean == pytest.approx(78.0)
+        assert lines[(student, "teacher")].paper == 78.07
 
 
 def test_detection_work_dirs(tmp_path):
@@ -70,6 +75,8 @@ def test_detection_work_dirs(tmp_path):
     assert lines[("retinanet_r50_fpn", "dist")].best.mean == pytest.approx(39.8)
     assert lines[("retinanet_r50_fpn", "dist")].diff == pytest.approx(0.0)
     assert lines[("faster_rcnn_r50_fpn", "dist_mimic")].paper == 41.8
+    teacher = next(line for line in build_lines(runs, reference_rows()) if line.method == "teacher")
+    assert teacher.status == "pretrained weights, not evaluated by these runs"
 
 
 def test_torn_metrics_line_and_missing_metrics(tmp_path):
