@@ -100,7 +100,9 @@ def recipe_of(args: dict[str, Any]) -> str:
 
 
 def _classification_run(path: Path, args: dict[str, Any]) -> Run:
-    rows = _read_metrics(path / "metrics.csv", "epoch", "val_top1")
+    # With model EMA the paper's code validates, ranks and reports the EMA weights.
+    rows = _read_metrics(path / "metrics.csv", "epoch", "val_top1_ema") if args.get("model_ema") else []
+    rows = rows or _read_metrics(path / "metrics.csv", "epoch", "val_top1")
     teacher_yaml = path / "teacher.yaml"
     teacher_score = _float(_read_yaml(teacher_yaml).get("top1")) if teacher_yaml.is_file() else None
     kd = args.get("kd") or None

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -21,6 +22,14 @@ def is_finished(job: Job) -> bool:
         return load_run(path).finished
     except ValueError:
         return False
+
+
+def resume_args(job: Job) -> list[str]:
+    """``--resume auto`` for an interrupted run that left a checkpoint (the trainers refuse to
+    start over it otherwise); nothing for a fresh one."""
+    path = Path(job.output_dir)
+    interrupted = (path / "last.pth").is_file() or (path / "last_checkpoint").is_file()
+    return ["--resume", "auto"] if interrupted else []
 
 
 def missing_files(jobs: Sequence[Job], cwd: str | Path = ".") -> list[str]:
@@ -45,8 +54,9 @@ def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".") -> int:
         if is_finished(job):
             print(f"{prefix}: finished earlier, skipped", flush=True)
             continue
-        print(f"{prefix}: {job.shell}", flush=True)
-        code = subprocess.call(list(job.argv), cwd=cwd, env=env)
+        argv = list(job.argv) + resume_args(job)
+        print(f"{prefix}: {shlex.join(argv)}", flush=True)
+        code = subprocess.call(argv, cwd=cwd, env=env)
         if code != 0:
             print(f"{prefix} failed (exit {code}); fix it and run the same command again: "
                   "finished runs are skipped", file=sys.stderr, flush=True)

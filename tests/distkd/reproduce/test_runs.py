@@ -86,3 +86,15 @@ def test_torn_metrics_line_and_missing_metrics(tmp_path):
     (tmp_path / "torn" / "metrics.csv").unlink()
     empty = load_run(tmp_path / "torn")
     assert empty.done is None and empty.status == "unfinished (no epoch done)"
+
+
+def test_model_ema_runs_are_scored_by_the_ema_weights(tmp_path):
+    path = write_run(tmp_path, "ema", model="tv_resnet18", dataset="imagenet", epochs=2, top1=[70, 72],
+                     config="configs/strategies/distill/dist_b2.yaml")
+    args = yaml.safe_load((path / "args.yaml").read_text())
+    (path / "args.yaml").write_text(yaml.safe_dump({**args, "model_ema": True}))
+    lines = (path / "metrics.csv").read_text().splitlines()
+    ema = [lines[0] + ",val_top1_ema"] + [f"{line},{value}" for line, value in zip(lines[1:], (71.0, 73.5))]
+    (path / "metrics.csv").write_text("\n".join(ema) + "\n")
+    run = load_run(path)
+    assert (run.best, run.last, run.recipe) == (73.5, 73.5, "strong")

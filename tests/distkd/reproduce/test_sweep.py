@@ -21,14 +21,16 @@ def test_run_jobs_skips_finished_and_stops_at_first_failure(tmp_path, capsys):
     root = tmp_path / "experiments"
     write_run(root, "done", model="cifar_resnet8", dataset="digits", epochs=2, top1=[50, 60])
     write_run(root, "crashed", model="cifar_resnet8", dataset="digits", epochs=2, top1=[50])
+    (root / "crashed" / "last.pth").write_bytes(b"")  # it left a checkpoint: resumed
     jobs = [
         _job("done", "raise SystemExit(3)", root),  # finished earlier: must not run
-        _job("crashed", "open('ran_crashed', 'w')", root),  # unfinished: runs again
+        _job("crashed", "import sys; open('ran_crashed', 'w').write(' '.join(sys.argv[1:]))", root),
         _job("fails", "raise SystemExit(5)", root),
         _job("after", "open('ran_after', 'w')", root),
     ]
     assert run_jobs(jobs, cwd=tmp_path) == 5
-    assert (tmp_path / "ran_crashed").exists() and not (tmp_path / "ran_after").exists()
+    assert (tmp_path / "ran_crashed").read_text() == "--resume auto"
+    assert not (tmp_path / "ran_after").exists()
     captured = capsys.readouterr()
     assert "[1/4] done: finished earlier, skipped" in captured.out
     assert "[3/4] fails failed (exit 5)" in captured.err
