@@ -4,8 +4,8 @@
     python tools/reproduce.py cifar100 --seeds 3 --run # train teachers, then every student
     python tools/reproduce.py digits --run --extra "--epochs 2"   # the CPU-sized check
 
-Runs whose experiment already finished are skipped, so a sweep stopped by a failure resumes by
-running the same command again. See docs/reproduce.md.
+With --run, finished experiments are skipped and interrupted ones continue (--resume auto), so a
+sweep stopped by a failure resumes by running the same command again. See docs/reproduce.md.
 """
 from __future__ import annotations
 
@@ -33,8 +33,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                         help="GPUs per run (default: the paper's: 8 for ImageNet, Cityscapes, COCO; 1 for CIFAR; "
                         "0 (CPU) for digits)")
     parser.add_argument("--output", default="experiments", help="experiments folder (default: experiments)")
-    parser.add_argument("--extra", default="", help='options appended to every command, e.g. "--epochs 2"')
-    parser.add_argument("--only", action="append", choices=METHODS, help="keep only these runs (repeatable)")
+    parser.add_argument("--extra", default="",
+                        help='options appended to every command, e.g. "--epochs 2" (one bare flag: --extra=--amp)')
+    parser.add_argument("--only", action="append", choices=METHODS,
+                        help="keep only these runs (repeatable; dist includes COCO's DIST+mimic)")
     return parser
 
 
