@@ -8,12 +8,12 @@ import re
 from pathlib import Path
 
 from distkd.reproduce.dense_commands import DET_CONFIGS
+from distkd.reproduce.paper import rows_of_table
 from distkd.reproduce.runs import Run
 
 _ROLE_OF_CONFIG = {
     Path(config).stem: (student, role) for student, configs in DET_CONFIGS.items() for role, config in configs.items()
 }
-_TEACHER_OF = {"faster_rcnn_r50_fpn": "cascade_mask_rcnn_x101_fpn", "retinanet_r50_fpn": "retinanet_x101_fpn"}
 
 
 def _int_setting(text: str, key: str) -> int | None:
@@ -46,6 +46,7 @@ def load_mmdet_run(work_dir: Path) -> Run:
     config_text = configs[0].read_text() if configs else ""
     stem = configs[0].stem if configs else work_dir.name
     student, role = _ROLE_OF_CONFIG.get(stem, (stem, "baseline"))
+    teacher_of = {row.student_model: row.teacher_model for row in rows_of_table("coco")}
     points = _evaluations(work_dir)
     total = _int_setting(config_text, "max_epochs")
     return Run(
@@ -54,7 +55,7 @@ def load_mmdet_run(work_dir: Path) -> Run:
         task="detection",
         dataset="coco",
         student=student,
-        teacher=_TEACHER_OF.get(student) if role != "baseline" else None,
+        teacher=teacher_of.get(student) if role != "baseline" else None,
         kd=None if role == "baseline" else role,
         recipe="det",
         seed=_seed(config_text),

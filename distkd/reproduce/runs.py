@@ -14,13 +14,13 @@ from typing import Any
 
 import yaml
 
-# Config file stem -> recipe (see distkd.reproduce.paper.RECIPE_OF_TABLE).
-_RECIPE_OF_CONFIG = {
-    "cifar": "cifar", "dist_cifar": "cifar", "kd_cifar": "cifar",
-    "resnet": "plain", "resnet_dist": "plain", "resnet_kdt4": "plain",
-    "b2": "strong", "dist_b2": "strong",
-    "digits": "digits",
-}
+from distkd.reproduce.commands import RECIPES
+
+
+def _recipe_of_config() -> dict[str, str]:
+    """Config file stem -> recipe, from the sweep's recipes (``dist_b2`` -> ``strong``)."""
+    return {Path(config).stem: name for name, recipe in RECIPES.items()
+            for config in (recipe.baseline, recipe.kd[0], recipe.dist[0])}
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,9 @@ def _read_metrics(path: Path, step_key: str, score_key: str) -> list[tuple[int, 
 def recipe_of(args: dict[str, Any]) -> str:
     """The training recipe of a classification run, from its config file name, else its options."""
     config = Path(str(args.get("config") or "")).stem
-    if config in _RECIPE_OF_CONFIG:
-        return _RECIPE_OF_CONFIG[config]
+    recipes = _recipe_of_config()
+    if config in recipes:
+        return recipes[config]
     dataset = args.get("dataset")
     if dataset in ("cifar100", "cifar10"):
         return "cifar"
