@@ -9,9 +9,10 @@ from distkd.reproduce.paper import PaperRow
 SEG_SCRIPT = "tools/train_seg.py"
 SEG_DATA = "data/cityscapes"
 SEG_ARCH = {"deeplabv3": "deeplabv3", "pspnet": "psp"}  # paper name -> --student-model/--teacher-model
-# ImageNet backbone weights (torchvision files) every segmentation model starts from.
-SEG_BACKBONE_WEIGHTS = {"resnet18": "checkpoints/resnet18-f37072fd.pth",
-                        "resnet101": "checkpoints/resnet101-63fe2227.pth"}
+SEG_CKPTS = "ckpts"  # ImageNet backbone weights: ckpts/<backbone>-imagenet.pth (segmentation/README.md)
+# The paper's schedule (8 GPUs, 16 images, 40k iterations, lr 0.02), as the launch scripts in
+# segmentation/train_scripts/ run it.
+SEG_OPTIONS = ("--batch-size", "16", "--max-iterations", "40000", "--lr", "0.02", "--amp")
 DET_LAUNCHER = "tools/dist_train_mmdet.sh"
 # Paper row (student model) -> config of each detection column. The teachers are mmdet's COCO
 # weights, read by the distillation configs, so detection has no teacher job.
@@ -49,15 +50,14 @@ def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
     else:
         name = f"cityscapes-{short_name(model)}_{short_name(row.teacher_model)}-{role}-s{seed}"
     argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", backbone, "--data", SEG_DATA]
-    if backbone in SEG_BACKBONE_WEIGHTS:
-        argv += ["--student-pretrained-base", SEG_BACKBONE_WEIGHTS[backbone]]
+    argv += ["--student-pretrained-base", f"{SEG_CKPTS}/{backbone}-imagenet.pth", *SEG_OPTIONS]
     argv += ["--save-dir", f"{output}/{name}", "--seed", str(seed)]
     models = [model]
     if role == "dist":
         t_arch, t_backbone = _split(row.teacher_model)
         teacher_dir = f"{output}/cityscapes-{short_name(row.teacher_model)}-teacher-s0"
         argv += ["--teacher-model", t_arch, "--teacher-backbone", t_backbone]
-        argv += ["--teacher-pretrained", f"{teacher_dir}/best.pth"]
+        argv += ["--teacher-pretrained", f"{teacher_dir}/best.pth", "--lambda-kd", "1.0", "--eval-teacher"]
         models.append(row.teacher_model)
     return Job(name, role, row, seed, tuple(argv), None, tuple(models), f"{output}/{name}")
 

@@ -9,6 +9,7 @@ import pytest
 
 from distkd.errors import UserError
 from distkd.reproduce.commands import RECIPES, plan
+from distkd.reproduce.dense_commands import SEG_SCRIPT
 from distkd.reproduce.paper import load_paper_rows
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -40,14 +41,19 @@ def _option(argv: list[str], name: str) -> str | None:
     return argv[argv.index(name) + 1] if name in argv else None
 
 
-def _classification_fields(argv: list[str]) -> dict:
-    """model, config, kd, teacher of a ``python tools/train.py`` or ``sh tools/dist_train.sh`` command."""
+def trainer_argv(argv: list[str]) -> list[str]:
+    """The options ``tools/train.py`` receives from a ``python tools/train.py`` or a
+    ``sh tools/dist_train.sh GPUS CONFIG MODEL ...`` command."""
     if argv[:2] == ["sh", "tools/dist_train.sh"]:
-        config, model = argv[3], argv[4]
-    else:
-        assert argv[:2] == ["python", "tools/train.py"], argv
-        config, model = _option(argv, "-c"), _option(argv, "--model")
-    return {"model": model, "config": config, "kd": _option(argv, "--kd"),
+        return ["-c", argv[3], "--model", argv[4], *argv[5:]]
+    assert argv[:2] == ["python", "tools/train.py"], argv
+    return argv[2:]
+
+
+def _classification_fields(argv: list[str]) -> dict:
+    """model, config, kd, teacher of a classification command."""
+    options = trainer_argv(argv)
+    return {"model": _option(options, "--model"), "config": _option(options, "-c"), "kd": _option(argv, "--kd"),
             "teacher": _option(argv, "--teacher-model"), "argv": argv}
 
 
@@ -89,6 +95,23 @@ def test_every_classification_row_has_valid_commands(table, monkeypatch, capsys)
         assert model_exists(command["model"]), command["model"]
         assert command["teacher"] is None or model_exists(command["teacher"]), command["teacher"]
         assert (ROOT / command["config"]).is_file(), f"config {command['config']} does not exist in the tree"
+
+
+@pytest.mark.parametrize("table", [*CLASSIFICATION_TABLES, "digits"])
+def test_the_trainer_accepts_every_classification_command(table, monkeypatch, capsys):
+    """Each command parses with the trainer's own parser (config YAML included) into the intended run."""
+    if not (ROOT / "classification" / "config.py").is_file():
+        pytest.skip("the classification trainer is not in this tree yet")
+    from classification.config import parse_args
+
+    commands = dry_run(monkeypatch, capsys, table, "--seeds", "1")
+    monkeypatch.chdir(ROOT)
+    for argv in commands:
+        args = parse_args(trainer_argv(argv))
+        assert (args.model, args.kd, args.teacher_model) == (_option(trainer_argv(argv), "--model"),
+                                                             _option(argv, "--kd"), _option(argv, "--teacher-model"))
+        assert (args.experiment, args.seed, args.output) == (_option(argv, "--experiment"), 0, "experiments")
+        assert args.dataset == ("digits" if table == "digits" else table.split("_")[0])
 
 
 def test_cifar_teachers_are_trained_first_and_students_use_their_checkpoint(monkeypatch, capsys):
@@ -162,6 +185,11 @@ def test_cityscapes_rows_map_to_commands(monkeypatch, capsys):
     for argv in commands:
         script = next(arg for arg in argv if arg.endswith(".py"))
         assert (ROOT / script).is_file(), script
+    from segmentation.train import get_args_parser
+
+    for argv in commands:  # the segmentation trainer's parser accepts every command
+        args = get_args_parser().parse_args(argv[argv.index(SEG_SCRIPT) + 1:])
+        assert args.save_dir == _option(argv, "--save-dir") and args.seed == 0
 
 
 def test_coco_rows_map_to_commands(monkeypatch, capsys):
