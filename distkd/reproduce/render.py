@@ -128,7 +128,7 @@ def write_png(lines: Sequence[Line], path: Path) -> None:
             if line.best is not None:
                 ax.bar(x + width / 4, line.best.mean, width / 2, yerr=line.best.std or 0, color=color, capsize=2,
                        label=f"{name} (yours)")
-                values.append(line.best.mean)
+                values += [line.best.mean - (line.best.std or 0), line.best.mean + (line.best.std or 0)]
         if values:
             ax.set_ylim(max(0.0, min(values) - 5), max(values) + 2)
         ax.set_xticks(range(len(labels)), labels, rotation=15, ha="right", fontsize=8)
