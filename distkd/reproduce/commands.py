@@ -48,9 +48,11 @@ RECIPES = {
         (f"{_DISTILL}/dist_b2.yaml", "dist", ()), train_teacher=False, gpus=8,
         notes={"kd": "no released strong-recipe KD config: dist_b2 with KD T=4 and resnet_kdt4's loss weights"},
     ),
-    "digits": Recipe(
-        "digits", "configs/digits.yaml", ("configs/digits.yaml", "kdt4", ()),
-        ("configs/digits.yaml", "dist_t4", ()), train_teacher=True, gpus=0,
+    "digits": Recipe(  # loss weights as the CIFAR recipes (kd_cifar.yaml, dist_cifar.yaml); tools/demo.py too
+        "digits", "configs/digits.yaml",
+        ("configs/digits.yaml", "kdt4", ("--ori-loss-weight", "0.9", "--kd-loss-weight", "1")),
+        ("configs/digits.yaml", "dist_t4", ("--ori-loss-weight", "1", "--kd-loss-weight", "2")),
+        train_teacher=True, gpus=0,
     ),
 }
 
