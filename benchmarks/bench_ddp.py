@@ -10,8 +10,8 @@ one process the distiller is not wrapped (as in the trainer); with several it is
 - ``static_graph``: the same with ``static_graph=True``;
 - ``teacher in DDP``: the teacher is not ignored, so DDP broadcasts its buffers every step.
 
-Variants run in turn, ``--rounds`` times, each on freshly built models. Per variant: median
-step wall time per process, img/s per process and in total (world x batch / slowest rank's
+Variants run in turn, ``--rounds`` times (the order rotates each round), each on freshly built
+models. Per variant: median step wall time per process, img/s per process and in total (world x batch / slowest rank's
 step), and the CPU time per step (``time.process_time``, which leaves out time spent waiting on
 the other process and on other jobs).
 
@@ -100,8 +100,9 @@ def worker(rank: int, world: int, port: int, opts: argparse.Namespace, queue) ->
     images = torch.randn(opts.batch_size, 3, opts.image_size, opts.image_size, generator=gen)
     targets = torch.randint(0, opts.classes, (opts.batch_size,), generator=gen)
     try:
+        todo = list(variants(opts, world).items())
         for round_ in range(opts.rounds):
-            for name, ddp in variants(opts, world).items():
+            for name, ddp in todo[round_ % len(todo):] + todo[:round_ % len(todo)]:  # rotate: no variant always first
                 queue.put((world, name, round_, run_variant(opts, ddp, images, targets)))
                 gc.collect()  # the variant's models and DDP reducer go before the next are built
     finally:
@@ -132,7 +133,7 @@ def summarize(results: list[tuple], batch: int) -> list[dict]:
     for world, name, round_, r in results:
         by_key.setdefault((world, name), {}).setdefault(round_, []).append(r)
     rows = []
-    for (world, name), rounds in by_key.items():
+    for (world, name), rounds in sorted(by_key.items(), key=lambda item: item[0][0]):  # 1 process first
         slowest = [max(r["wall"] for r in ranks) for ranks in rounds.values()]
         per_proc = [batch / r["wall"] for ranks in rounds.values() for r in ranks]
         cpu = [r["cpu"] for ranks in rounds.values() for r in ranks]
