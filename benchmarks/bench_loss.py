@@ -36,7 +36,8 @@ import torch.nn.functional as F  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header, parse_shape  # noqa: E402
+from benchmarks.common import machine_header, parse_shape
+from benchmarks.common import peak_bytes as allocator_peak_bytes  # noqa: E402
 from distkd.losses import build_kd_loss  # noqa: E402
 
 CPU_SIZES = "256x1000,1024x1000,128x100,8x19x128x256"
@@ -84,25 +85,9 @@ def time_ms(loss: LossFn, z_s: Tensor, z_t: Tensor, device: torch.device, clock=
 
 
 def peak_bytes(make_loss: Callable[[], LossFn], z_s: Tensor, z_t: Tensor, device: torch.device) -> int:
-    """Peak memory held by one fwd+bwd call of a freshly built loss (see the module docstring)."""
+    """Peak memory held by one fwd+bwd call of a freshly built loss (see ``_memory.py``)."""
     loss = make_loss()
-    if device.type == "cuda":
-        _sync(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        fwd_bwd(loss, z_s, z_t)
-        _sync(device)
-        return torch.cuda.max_memory_allocated(device) - base
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        fwd_bwd(loss, z_s, z_t)
-    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
-    live = peak = 0
-    for event in sorted(events, key=lambda e: e.start_ns()):
-        live += event.nbytes()
-        peak = max(peak, live)
-    return peak
+    return allocator_peak_bytes(lambda: fwd_bwd(loss, z_s, z_t), device)
 
 
 def bench_size(shape: tuple[int, ...], repeats: int, block: int, device: torch.device, compile_too: bool,

@@ -4,6 +4,7 @@ from __future__ import annotations
 import datetime
 import os
 import platform
+from collections.abc import Callable
 
 import torch
 
@@ -37,3 +38,30 @@ def machine_header(device: torch.device) -> str:
     else:
         where = f"{cpu_model()}, {os.cpu_count()} logical CPUs, torch threads {torch.get_num_threads()}"
     return f"# {now} | torch {torch.__version__} | {device.type}: {where}"
+
+
+def peak_bytes(fn: Callable[[], object], device: torch.device) -> int:
+    """Peak memory allocated while ``fn`` runs, from the allocator's own records.
+
+    CPU: ``torch.profiler`` with ``profile_memory=True`` records every allocation and free of the CPU
+    allocator (``[memory]`` events with signed sizes); their running sum in time order is the live
+    total, its maximum the peak. CUDA: ``torch.cuda.max_memory_allocated`` above the baseline.
+    Tensors that exist before the call (inputs) do not count.
+    """
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return torch.cuda.max_memory_allocated(device) - base
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    events = [e for e in prof.profiler.kineto_results.events() if e.name() == "[memory]"]
+    live = peak = 0
+    for event in sorted(events, key=lambda e: e.start_ns()):
+        live += event.nbytes()
+        peak = max(peak, live)
+    return peak

@@ -96,7 +96,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--warmup-epochs", type=float, default=0)
     g.add_argument("--warmup-lr", type=float, default=1e-6)
     g.add_argument("--min-lr", type=float, default=1e-5)
-    g.add_argument("--model-ema", action="store_true")
+    g.add_argument("--model-ema", action="store_true",
+                   help="keep an EMA of the weights (timm); it is validated too and ranks best.pth")
     g.add_argument("--model-ema-decay", type=float, default=0.9999)
     g = p.add_argument_group("distillation")
     g.add_argument("--kd", default=None, help="kd, kdtN, dist, dist_tN or mse; absent = no KD")

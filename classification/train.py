@@ -214,11 +214,12 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
         row = {"epoch": epoch, "lr": train["lr"], "train_loss": train["loss"], "loss_ori": train["loss_ori"],
                "loss_kd": train.get("loss_kd", ""), "val_loss": stats["loss"], "val_top1": stats["top1"],
                "val_top5": stats["top5"]}
-        if ema is not None:
-            row["val_top1_ema"] = evaluate(ema.module, val_loader, cfg)["top1"]
-        is_best = stats["top1"] > best["top1"]
+        score = stats["top1"]
+        if ema is not None:  # as timm: with EMA on, the EMA weights are the ones ranked for best.pth
+            row["val_top1_ema"] = score = evaluate(ema.module, val_loader, cfg)["top1"]
+        is_best = score > best["top1"]
         if is_best:
-            best = {"top1": stats["top1"], "epoch": epoch}
+            best = {"top1": score, "epoch": epoch}
         row.update(best_top1=best["top1"], epoch_time=train["epoch_time"], rss_mb=round(current_rss_mb(), 1))
         logger.info(f"epoch {epoch}: val top-1 {stats['top1']:.2f} top-5 {stats['top5']:.2f} "
                     f"(best {best['top1']:.2f} @ {best['epoch']}) {train['epoch_time']:.1f}s")

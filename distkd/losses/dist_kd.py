@@ -118,38 +118,60 @@ def _softmax_into(out: Tensor, z: Tensor, tau: float, scratch: Tensor) -> None:
     torch.ops.aten._softmax.out(z, 1, False, out=out)
 
 
+def _chunks(n_rows: int, row_numel: int) -> list[tuple[int, int]]:
+    """Slices of the batch dim for the temporaries: the whole batch when it has at most
+    ``CHUNK_NUMEL`` elements; else slices of at most ``CHUNK_NUMEL`` elements and a quarter of the
+    batch (at least one row), so that temporaries stay well below the size of the logits."""
+    if n_rows * row_numel <= CHUNK_NUMEL:
+        return [(0, n_rows)]
+    rows = max(1, min(CHUNK_NUMEL // max(1, row_numel), -(-n_rows // 4)))
+    return [(lo, min(n_rows, lo + rows)) for lo in range(0, n_rows, rows)]
+
+
+CHUNK_NUMEL = 1 << 20  # ~4 MiB of float32
+
+
 class _DISTFunction(torch.autograd.Function):
     """DIST of student logits ``z_s`` against teacher logits ``z_t`` (a constant).
 
     Both networks' probabilities live in one ``(2, N, C, ...)`` tensor ``p`` so that every
     centring, product and reduction is one op for both; the per-sample and per-class statistics
     are packed into one vector of ``M + C`` entries (M samples, C classes) for the coefficients.
+    Temporaries are computed slice by slice along the batch dim (:data:`CHUNK_NUMEL`): besides ``p``
+    and the returned gradient, memory stays small whatever the size of dense logits.
     """
 
     @staticmethod
     def forward(ctx, z_s: Tensor, z_t: Tensor, beta: float, gamma: float, tau: float, eps: float,
                 workspace: _Workspace, recording: bool) -> Tensor:
         dtype = torch.float64 if z_s.dtype == torch.float64 else torch.float32
-        stacked = (2,) + tuple(z_s.shape)
-        scratch = workspace.scratch(z_s.shape, dtype, z_s.device, 3)
-        x, q = scratch[:2], scratch[2]
-        p = workspace.take_probs(torch.Size(stacked), dtype, z_s.device)
-        _softmax_into(p[0], z_s, tau, x[0])
-        _softmax_into(p[1], z_t, tau, x[1])
+        n_rows, row_numel = z_s.shape[0], z_s[0].numel()
+        chunks = _chunks(n_rows, row_numel)
+        rows = chunks[0][1]
+        scratch = workspace.scratch(torch.Size((rows, *z_s.shape[1:])), dtype, z_s.device, 3)
+        p = workspace.take_probs(torch.Size((2, *z_s.shape)), dtype, z_s.device)
+        for lo, hi in chunks:
+            _softmax_into(p[0, lo:hi], z_s[lo:hi], tau, scratch[0, : hi - lo])
+            _softmax_into(p[1, lo:hi], z_t[lo:hi], tau, scratch[1, : hi - lo])
         n_cls = p.shape[2]
         sample_dims = (1,) + tuple(range(3, p.dim()))
-        # Inter-class, along the class dim: a softmax row sums to 1, so its mean is exactly 1/C.
-        torch.sub(p, 1.0 / n_cls, out=x)
-        dot_i = torch.mul(x[0], x[1], out=q).sum(1)
-        if p.dim() == 3:  # classes on the contiguous last dim: the fused norm reads x once
-            sq_i = torch.linalg.vector_norm(x, dim=2).square_()
-        else:  # (the norm kernel is slow along a strided dim)
-            sq_i = x.mul_(x).sum(2)
-        # Intra-class, along the sample dims, centred by each class's mean.
-        mean = p.mean(sample_dims, keepdim=True)
-        torch.sub(p, mean, out=x)
-        dot_c = torch.mul(x[0], x[1], out=q).sum(tuple(d - 1 for d in sample_dims))
-        sq_c = x.mul_(x).sum(sample_dims)
+        mean = p.mean(sample_dims, keepdim=True)  # per class, over all samples (intra-class centring)
+        dot_i = p.new_empty((n_rows, *z_s.shape[2:]))
+        sq_i = p.new_empty((2, n_rows, *z_s.shape[2:]))
+        dot_c, sq_c = p.new_zeros(n_cls), p.new_zeros((2, n_cls))
+        for lo, hi in chunks:
+            pc, x, q = p[:, lo:hi], scratch[:2, : hi - lo], scratch[2, : hi - lo]
+            # Inter-class, along the class dim: a softmax row sums to 1, so its mean is exactly 1/C.
+            torch.sub(pc, 1.0 / n_cls, out=x)
+            torch.sum(torch.mul(x[0], x[1], out=q), 1, out=dot_i[lo:hi])
+            if p.dim() == 3:  # classes on the contiguous last dim: the fused norm reads x once
+                sq_i[:, lo:hi] = torch.linalg.vector_norm(x, dim=2).square_()
+            else:  # (the norm kernel is slow along a strided dim)
+                torch.sum(x.mul_(x), 2, out=sq_i[:, lo:hi])
+            # Intra-class, along the sample dims, centred by each class's mean.
+            torch.sub(pc, mean, out=x)
+            dot_c += torch.mul(x[0], x[1], out=q).sum(tuple(d - 1 for d in sample_dims))
+            sq_c += x.mul_(x).sum(sample_dims)
         # r = dot / max(|x||y|, eps); dr/dx = a * y - b * x with a = 1/max(|x||y|, eps), b = r/|x|^2
         # (b = 0 where the clamp is active, as autograd through clamp_min gives).
         sq = torch.cat((sq_i.flatten(1), sq_c), 1)
@@ -167,14 +189,13 @@ class _DISTFunction(torch.autograd.Function):
             ctx.save_for_backward(p, mean, a, b, weight)
         else:  # no backward will run
             workspace.give_back_probs(p)
-        ctx.tau, ctx.in_dtype, ctx.workspace = tau, z_s.dtype, workspace
+        ctx.tau, ctx.in_dtype, ctx.workspace, ctx.chunks = tau, z_s.dtype, workspace, chunks
         ctx.coef_shapes = (dot_i.unsqueeze(1).shape, mean.shape[1:])
         return tau**2 * (beta + gamma) - torch.dot(weight, r)
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         p, mean, a, b, weight = ctx.saved_tensors
-        s, t = p[0], p[1]
         # dL/dp_s = sum over both axes of -w * (a * (t - mean t) - b * (s - mean s)):
         #   g = (A_i + A_c) * t - (B_i + B_c) * s + (B_c * mean s - A_c * mean t) + const_i,
         # with A = -w a, B = -w b. const_i is constant along the class dim and is dropped: the
@@ -186,10 +207,15 @@ class _DISTFunction(torch.autograd.Function):
         a_i, a_c = coef_a[:n_samples].view(shape_i), coef_a[n_samples:].view(shape_c)
         b_i, b_c = coef_b[:n_samples].view(shape_i), coef_b[n_samples:].view(shape_c)
         const_c = torch.addcmul(b_c * mean[0], a_c, mean[1], value=-1)
-        coef, grad = ctx.workspace.scratch(s.shape, s.dtype, s.device, 2)
-        torch.addcmul(const_c, torch.add(a_i, a_c, out=coef), t, out=grad)
-        grad.addcmul_(torch.add(b_i, b_c, out=coef), s, value=-1)
-        grad_z = torch._softmax_backward_data(grad, s, 1, s.dtype)
+        rows = ctx.chunks[0][1]
+        scratch = ctx.workspace.scratch(torch.Size((rows, *p.shape[2:])), p.dtype, p.device, 2)
+        grad_z = torch.empty(p.shape[1:], dtype=p.dtype, device=p.device)
+        for lo, hi in ctx.chunks:
+            s, t = p[0, lo:hi], p[1, lo:hi]
+            coef, grad = scratch[0, : hi - lo], scratch[1, : hi - lo]
+            torch.addcmul(const_c, torch.add(a_i[lo:hi], a_c, out=coef), t, out=grad)
+            grad.addcmul_(torch.add(b_i[lo:hi], b_c, out=coef), s, value=-1)
+            torch.ops.aten._softmax_backward_data.out(grad, s, 1, s.dtype, grad_input=grad_z[lo:hi])
         ctx.workspace.give_back_probs(p)
         return grad_z.to(ctx.in_dtype), None, None, None, None, None, None, None
 

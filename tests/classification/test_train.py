@@ -144,3 +144,12 @@ def test_demo_runs_end_to_end_at_reduced_size(tmp_path):
     assert len(table.splitlines()) == 6  # header, rule, teacher + 3 students
     assert (tmp_path / "demo_results.png").stat().st_size > 1000
     assert (tmp_path / "demo_results.md").read_text().strip() == table
+
+
+def test_model_ema_is_validated_and_ranks_the_best_checkpoint(tmp_path):
+    stats = train(tmp_path, "ema", "--model", "cifar_resnet8", "--model-ema", "--model-ema-decay", "0.5")
+    rows = list(csv.DictReader(open(tmp_path / "ema" / "metrics.csv")))
+    assert float(rows[0]["best_top1"]) == pytest.approx(float(rows[0]["val_top1_ema"]))
+    assert stats["best_top1"] == pytest.approx(float(rows[0]["val_top1_ema"]))
+    ckpt = torch.load(tmp_path / "ema" / "best.pth", weights_only=True)
+    assert ckpt["model_ema"].keys() == ckpt["model"].keys()

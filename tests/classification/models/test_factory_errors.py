@@ -30,3 +30,18 @@ def test_pretrained_torchvision_without_cache_points_to_teacher_ckpt(tmp_path, m
 def test_pretrained_registered_model_points_to_teacher_ckpt():
     with pytest.raises(UserError, match="--teacher-ckpt"):
         build_model("cifar_wrn_40_2", num_classes=100, pretrained=True)
+
+
+def test_torchvision_weights_load_from_the_local_cache_only(tmp_path, monkeypatch):
+    import torch
+    import torchvision
+
+    from classification.models import build_model
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    reference = torchvision.models.resnet18(num_classes=1000)
+    (tmp_path / "checkpoints").mkdir()
+    filename = torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
+    torch.save(reference.state_dict(), tmp_path / "checkpoints" / filename)
+    model = build_model("tv_resnet18", 1000, pretrained=True)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in reference.state_dict().items())
