@@ -5,7 +5,8 @@ For each pair, on one batch, medians over ``--repeats`` interleaved rounds of:
 (a) a plain student train step: forward, cross-entropy, backward, SGD step;
 (b) a teacher forward: eval mode, under ``torch.inference_mode``;
 (c) the project's KD step: ``Distiller(student, CE, teacher, build_kd_loss("dist"))``, forward,
-    sum of the loss dict, backward, SGD step (what the trainer does per batch).
+    sum of the loss dict, backward, SGD step (what the trainer does per batch). ``--kd-loss kd``
+    times KL KD instead. On CUDA the table adds the peak memory allocated during (a) and (c).
 
 Target: (c) <= 1.03 x ((a) + (b)). Both networks use the same memory format (``--channels-last``)
 and autocast dtype (``--amp``: bfloat16).
@@ -13,6 +14,7 @@ and autocast dtype (``--amp``: bfloat16).
     PYTHONPATH=. python benchmarks/bench_step.py                       # the default pairs, CPU
     PYTHONPATH=. python benchmarks/bench_step.py --pairs tv_resnet18:tv_resnet34 --batch-size 32
     PYTHONPATH=. python benchmarks/bench_step.py --device cuda --amp --channels-last
+    PYTHONPATH=. python benchmarks/bench_step.py --device cuda --batch-size 256 --kd-loss kd
     PYTHONPATH=. python benchmarks/bench_step.py --smoke               # tiny run, seconds
 """
 from __future__ import annotations
@@ -49,14 +51,14 @@ class StepBench:
     """The three timed callables of one pair, sharing one batch."""
 
     def __init__(self, student: nn.Module, teacher: nn.Module, images: torch.Tensor, targets: torch.Tensor,
-                 amp: bool) -> None:
+                 amp: bool, kd_loss: str = "dist") -> None:
         self.images, self.targets = images, targets
         self.device_type = images.device.type
         self.amp = amp
         self.ce = nn.CrossEntropyLoss()
         self.student, self.teacher = student.train(), teacher.eval()
         self.plain_opt = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
-        self.distiller = Distiller(student, self.ce, teacher, build_kd_loss("dist")).train()
+        self.distiller = Distiller(student, self.ce, teacher, build_kd_loss(kd_loss)).train()
         self.kd_opt = torch.optim.SGD(self.distiller.trainable_modules().parameters(), lr=1e-4, momentum=0.9)
 
     def autocast(self):
@@ -87,6 +89,7 @@ class StepBench:
 def timed(fn: Callable[[], None], device: torch.device, clock=time.perf_counter) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
     start = clock()
     fn()
     if device.type == "cuda":
@@ -109,29 +112,34 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
     if args.channels_last:
         student, teacher = student.to(memory_format=torch.channels_last), teacher.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
-    bench = StepBench(student, teacher, images, targets, args.amp)
+    bench = StepBench(student, teacher, images, targets, args.amp, args.kd_loss)
     steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step}
     for fn in steps.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
+    peak: dict[str, float] = {}
     for _ in range(args.repeats):
         for key, fn in steps.items():
             times[key].append(timed(fn, device, args.clock_fn))
+            if device.type == "cuda":
+                peak[key] = max(peak.get(key, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
     row = {k: statistics.median(v) for k, v in times.items()}
+    row["peak"] = peak
     row["batch"], row["image"] = batch, image_size
     return row
 
 
 def format_table(rows: list[tuple[str, dict | str]]) -> str:
     head = ["student : teacher", "batch", "(a) student step ms", "(b) teacher fwd ms", "(c) KD step ms",
-            "c / (a+b)", "(c) img/s"]
+            "c / (a+b)", "(c) img/s", "peak MiB a / c"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for pair, r in rows:
         if isinstance(r, str):
             lines.append(f"| {pair} | {r} |" + " |" * (len(head) - 2))
             continue
         cells = [pair, f"{r['batch']}x{r['image']}px", f"{r['a']:.1f}", f"{r['b']:.1f}", f"{r['c']:.1f}",
-                 f"{r['c'] / (r['a'] + r['b']):.3f}", f"{1e3 * r['batch'] / r['c']:.1f}"]
+                 f"{r['c'] / (r['a'] + r['b']):.3f}", f"{1e3 * r['batch'] / r['c']:.1f}",
+                 f"{r['peak']['a']:.0f} / {r['peak']['c']:.0f}" if r["peak"] else "(CUDA only)"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -140,6 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", default=None, help=f"comma-separated student:teacher (default {DEFAULT_PAIRS})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--kd-loss", default="dist", help="KD loss of step (c), a build_kd_loss name: dist, kd, ...")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for student and teacher")
     parser.add_argument("--channels-last", action="store_true", help="channels_last models and images")
     parser.add_argument("--batch-size", type=int, help="default per family: CPU 8 (ImageNet) / 64 (CIFAR), "
@@ -164,7 +173,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     print(machine_header(device))
     print(f"amp={'bf16' if args.amp else 'off'} channels_last={args.channels_last}; medians over "
-          f"{args.repeats} rounds ({args.clock_fn.__name__}); (c) = Distiller + build_kd_loss('dist') + SGD")
+          f"{args.repeats} rounds ({args.clock_fn.__name__}); (c) = Distiller + build_kd_loss('{args.kd_loss}') + SGD")
     rows = []
     for pair in (args.pairs or DEFAULT_PAIRS).split(","):
         student_name, sep, teacher_name = pair.partition(":")

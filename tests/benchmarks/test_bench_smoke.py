@@ -31,3 +31,20 @@ def test_bench_step_smoke():
     out = run_smoke("bench_step.py")
     assert "| student : teacher |" in out
     assert "| tv_resnet18:tv_resnet18 | 2x32px |" in out
+
+
+@pytest.mark.slow
+def test_bench_data_smoke():
+    out = run_smoke("bench_data.py")
+    assert "| workers | img/s (wall) | CPU ms / img |" in out
+    rows = [line for line in out.splitlines() if line.startswith(("| 0 |", "| 1 |"))]
+    assert len(rows) == 2 and all("| 4x3x64x64 |" in row for row in rows), out  # the trainer's batches came through
+
+
+@pytest.mark.slow
+def test_bench_ddp_smoke():
+    out = run_smoke("bench_ddp.py")
+    assert "| processes | variant |" in out
+    for row in ("| 1 | no DDP (1 process) |", "| 2 | default |", "| 2 | bucket 100 |", "| 2 | static_graph |",
+                "| 2 | teacher in DDP |"):
+        assert row in out, out
