@@ -81,9 +81,10 @@ def build_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    import detection.plugin  # noqa: F401
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    import detection.plugin  # noqa: F401
 
     cfg = build_config(parse_args(argv))
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)

@@ -1,0 +1,122 @@
+"""The torch-2.14 shims of detection/compat.py: each must still be needed and must still work.
+
+"Still needed" runs a fresh interpreter without the shims and expects the upstream failure; when
+an upstream release fixes it, that test fails and says which shim to delete.
+"""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
+pytest.importorskip("mmrazor")
+pytestmark = pytest.mark.openmmlab
+
+from tests.detection.tiny import ROOT  # noqa: E402
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)
+    env.pop("TORCH_FORCE_WEIGHTS_ONLY_LOAD", None)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, timeout=120)
+
+
+def test_mmrazor_quantization_shim_still_needed():
+    result = run_python("import mmrazor.models")
+    assert result.returncode != 0, "mmrazor imports on this torch without the shim: delete _shim_mmrazor_quantization"
+    assert "reverse" in result.stderr or "_set_overwrite_output" in result.stderr or "utils" in result.stderr
+
+
+def test_mmrazor_imports_with_the_shim():
+    result = run_python("""
+        from detection import compat
+        assert compat.mmrazor_needs_quantization_shim()
+        compat.apply()
+        import mmrazor.models
+        from mmrazor.models import SingleTeacherDistill, ConfigurableDistiller
+        from torch.ao.quantization.fuser_method_mappings import reverse2, _reverse2
+        from torch.ao.quantization.backend_config import BackendPatternConfig
+        assert reverse2 is _reverse2
+        cfg = BackendPatternConfig("x")
+        assert cfg._set_overwrite_output_fake_quantize(None)._set_overwrite_output_observer(None) is cfg
+        print("ok")
+    """)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def _runner_checkpoint(tmp_path) -> str:
+    """A checkpoint written by mmengine's own Runner (meta with numpy values, message_hub buffers)."""
+    import torch
+    from mmengine.model import BaseModel
+    from mmengine.runner import Runner
+
+    class Toy(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.linear = torch.nn.Linear(2, 1)
+
+        def forward(self, inputs, labels=None, mode="tensor"):
+            out = self.linear(torch.stack(inputs))
+            return {"loss": (out.squeeze(1) - torch.stack(labels)).pow(2).mean()} if mode == "loss" else out
+
+    data = [dict(inputs=torch.randn(2), labels=torch.randn(())) for _ in range(4)]
+    runner = Runner(
+        model=Toy(), work_dir=str(tmp_path), train_dataloader=dict(
+            dataset=data, sampler=dict(type="DefaultSampler", shuffle=False), batch_size=2,
+            collate_fn=dict(type="default_collate")),
+        optim_wrapper=dict(optimizer=dict(type="SGD", lr=0.1)), train_cfg=dict(by_epoch=True, max_epochs=1),
+        default_hooks=dict(checkpoint=dict(type="CheckpointHook", interval=1)), randomness=dict(seed=0),
+        default_scope="mmengine")
+    runner.train()
+    return str(tmp_path / "epoch_1.pth")
+
+
+def test_weights_only_shim_still_needed(tmp_path):
+    path = _runner_checkpoint(tmp_path)
+    result = run_python(f"""
+        from mmengine.runner.checkpoint import _load_checkpoint
+        _load_checkpoint({path!r}, map_location="cpu")
+    """)
+    assert result.returncode != 0, "mmengine checkpoints load without the shim: delete _shim_weights_only_checkpoints"
+    assert "Weights only load failed" in result.stderr
+
+
+def test_weights_only_shim_loads_mmengine_checkpoints(tmp_path):
+    path = _runner_checkpoint(tmp_path)
+    result = run_python(f"""
+        from detection import compat
+        compat.apply()
+        from mmengine.runner.checkpoint import _load_checkpoint
+        ckpt = _load_checkpoint({path!r}, map_location="cpu")
+        assert set(ckpt["state_dict"]) == {{"linear.weight", "linear.bias"}}
+        buffer = ckpt["message_hub"]["log_scalars"]["train/loss"]
+        assert buffer.mean() == buffer.mean() and ckpt["meta"]["epoch"] == 1
+        print("ok")
+    """)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_weights_only_shim_still_refuses_other_globals():
+    import torch
+
+    from detection import compat
+
+    compat.apply()
+
+    class Payload:
+        def __reduce__(self):
+            return (getattr, (subprocess.Popen, "__init__"))
+
+    buffer = io.BytesIO()
+    torch.save({"x": Payload()}, buffer)
+    buffer.seek(0)
+    with pytest.raises(Exception, match="refused|Unsupported global"):
+        torch.load(buffer)
