@@ -91,6 +91,11 @@ def apply() -> None:
     global _APPLIED
     if _APPLIED:
         return
+    try:
+        import mmengine  # noqa: F401
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(f"{err.msg}: the OpenMMLab stack is not installed; run "
+                                  "`sh tools/install_openmmlab.sh` (see detection/README.md)") from err
     _shim_mmrazor_quantization()
     _shim_weights_only_checkpoints()
     _APPLIED = True

@@ -14,10 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+# mmengine imports pkg_resources (setuptools < 81 is kept for it); its deprecation notice is noise here.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from detection import compat  # noqa: E402
 
