@@ -37,11 +37,6 @@ def _torchvision(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -
     import torchvision
 
     arch = name[len(_TV_PREFIX):]
-    available = torchvision.models.list_models(module=torchvision.models)
-    if arch not in available:
-        close = difflib.get_close_matches(arch, available, n=3)
-        hint = f" Did you mean: {', '.join(_TV_PREFIX + c for c in close)}?" if close else ""
-        raise UserError(f"unknown torchvision model '{name}'.{hint}")
     if not pretrained:
         return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
     weights = torchvision.models.get_model_weights(arch).DEFAULT
@@ -69,10 +64,6 @@ def _timm(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -> nn.Mo
     import timm
 
     arch = name[len(_TIMM_PREFIX):]
-    if not timm.is_model(arch):
-        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
-        hint = f" Did you mean: {', '.join(_TIMM_PREFIX + c for c in close)}?" if close else ""
-        raise UserError(f"unknown timm model '{name}'.{hint}")
     if not pretrained:
         return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
     import os
@@ -87,15 +78,48 @@ def _timm(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -> nn.Mo
         ) from None
 
 
+def check_model_name(name: str) -> None:
+    """Raise :class:`UserError` (with suggestions) unless ``name`` names a buildable model."""
+    if name.startswith(_TV_PREFIX):
+        import torchvision
+
+        arch = name[len(_TV_PREFIX):]
+        available = torchvision.models.list_models(module=torchvision.models)
+        if arch in available:
+            return
+        close = difflib.get_close_matches(arch, available, n=3)
+        hint = f" Did you mean: {', '.join(_TV_PREFIX + c for c in close)}?" if close else ""
+        raise UserError(f"unknown torchvision model '{name}'.{hint}")
+    if name.startswith(_TIMM_PREFIX):
+        import timm
+
+        arch = name[len(_TIMM_PREFIX):]
+        if timm.is_model(arch):
+            return
+        close = difflib.get_close_matches(arch, timm.list_models(), n=3)
+        hint = f" Did you mean: {', '.join(_TIMM_PREFIX + c for c in close)}?" if close else ""
+        raise UserError(f"unknown timm model '{name}'.{hint}")
+    _register_families()
+    if name in MODELS:
+        return
+    import timm
+    import torchvision
+
+    prefixed = [p + name for p, ok in ((_TV_PREFIX, name in torchvision.models.list_models(module=torchvision.models)),
+                                       (_TIMM_PREFIX, timm.is_model(name))) if ok]
+    close = prefixed or difflib.get_close_matches(name, MODELS.names(), n=3)
+    hint = f" Did you mean: {', '.join(close)}?" if close else ""
+    raise UserError(f"unknown model '{name}'.{hint} Names: {', '.join(MODELS.names())}, tv_<torchvision name>, "
+                    "timm_<timm name>")
+
+
 def build_model(name: str, num_classes: int, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Build a model by its command-line name with ``num_classes`` outputs."""
+    check_model_name(name)
     if name.startswith(_TV_PREFIX):
         return _torchvision(name, num_classes, pretrained, **kwargs)
     if name.startswith(_TIMM_PREFIX):
         return _timm(name, num_classes, pretrained, **kwargs)
-    _register_families()
-    if name not in MODELS:
-        raise UserError(MODELS.unknown_message(name) + ", or tv_<torchvision name>, timm_<timm name>")
     if pretrained:
         raise UserError(f"no pretrained weights exist for '{name}'; pass a checkpoint with --teacher-ckpt PATH")
     return MODELS.get(name)(num_classes=num_classes, **kwargs)

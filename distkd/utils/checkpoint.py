@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -51,10 +52,12 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        if "Weights only load failed" in str(err):
+        found = re.search(r"GLOBAL (\S+)", str(err))
+        if found:
+            name = found.group(1)
             raise UserError(
-                f"{what} '{path}' holds pickled Python objects beyond tensors and plain containers "
-                "and was refused for safety (weights_only=True); re-save it as a plain state_dict"
+                f"{what} '{path}' holds pickled Python code ({name}) and was refused for safety "
+                "(weights_only=True); load only checkpoints you trust, re-saved as a plain state_dict"
             ) from None
         raise UserError(f"{what} '{path}' is not a PyTorch checkpoint ({first})") from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:

@@ -1,0 +1,257 @@
+"""Train a classifier, plainly or distilled from a teacher (``tools/train.py`` calls :func:`main`).
+
+Flow: options -> distributed set-up -> experiment folder -> data -> student, teacher, losses ->
+distiller -> optimizer, EMA, AMP -> resume -> teacher evaluation -> epochs of train / evaluate /
+checkpoint.
+"""
+from __future__ import annotations
+
+import argparse
+import random
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
+from timm.optim import create_optimizer_v2
+from timm.utils import ModelEmaV3
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from classification.config import parse_args
+from classification.data import build_loaders
+from classification.engine import StepConfig, evaluate, train_one_epoch
+from classification.models import build_model, check_model_name
+from classification.scheduler import LRSchedule
+from distkd.distiller import Distiller
+from distkd.errors import UserError
+from distkd.losses import build_kd_loss
+from distkd.utils.checkpoint import load_weights, safe_load
+from distkd.utils.distributed import DistInfo, cleanup_distributed, init_distributed
+from distkd.utils.experiment import ExperimentDir
+from distkd.utils.logging import setup_logger
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
+    if not args.amp:
+        return None
+    if args.amp_dtype == "float16" or (
+        args.amp_dtype == "auto" and device.type == "cuda" and not torch.cuda.is_bf16_supported()
+    ):
+        return torch.float16
+    return torch.bfloat16
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if not args.model:
+        raise UserError("no student model: pass --model NAME (or give 'model:' in the YAML config)")
+    if args.kd and not args.teacher_model:
+        raise UserError(f"--kd {args.kd} needs a teacher: pass --teacher-model NAME")
+    if args.teacher_model and not args.kd:
+        raise UserError("--teacher-model given without --kd: name a KD method (e.g. --kd dist) or drop the teacher")
+    for name in ("batch_size", "epochs"):
+        if getattr(args, name) <= 0:
+            raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.lr <= 0:
+        raise UserError(f"--lr must be positive, got {args.lr}")
+    check_model_name(args.model)
+    if args.kd:
+        check_model_name(args.teacher_model)
+        try:
+            build_kd_loss(args.kd, **args.kd_loss_kwargs)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+
+
+def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
+    """The student; ``--drop`` is dropout before the classifier (timm's ``drop_rate`` for timm models,
+    ``dropout`` for torchvision MobileNet V2, else a pre-hook on the last linear layer)."""
+    if args.drop <= 0:
+        return build_model(args.model, num_classes)
+    if args.model.startswith("timm_"):
+        return build_model(args.model, num_classes, drop_rate=args.drop)
+    if args.model == "tv_mobilenet_v2":
+        return build_model(args.model, num_classes, dropout=args.drop)
+    model = build_model(args.model, num_classes)
+    classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    classifier.register_forward_pre_hook(
+        lambda module, inputs: (nn.functional.dropout(inputs[0], args.drop, module.training),)
+    )
+    return model
+
+
+def build_teacher(args: argparse.Namespace, num_classes: int, logger) -> nn.Module:
+    use_cache = args.teacher_pretrained and not args.teacher_ckpt
+    teacher = build_model(args.teacher_model, num_classes, pretrained=use_cache)
+    if args.teacher_ckpt:
+        load_weights(teacher, args.teacher_ckpt, "teacher checkpoint")
+        logger.info(f"teacher {args.teacher_model} loaded from {args.teacher_ckpt}")
+    elif not args.teacher_pretrained:
+        logger.warning("teacher has random weights (--teacher-no-pretrained): for debugging only")
+    return teacher
+
+
+def build_task_loss(args: argparse.Namespace, mixup_fn) -> nn.Module:
+    if mixup_fn is not None:
+        return SoftTargetCrossEntropy()
+    if args.smoothing > 0:
+        return LabelSmoothingCrossEntropy(args.smoothing)
+    return nn.CrossEntropyLoss()
+
+
+def build_optimizer(args: argparse.Namespace, params: nn.Module) -> torch.optim.Optimizer:
+    """SGD (``--nesterov`` switch), RMSpropTF or AdamW from timm; ``--opt-no-filter`` decays all."""
+    name = args.opt
+    if name == "sgd":
+        name = "sgd" if args.nesterov else "momentum"  # timm: 'sgd' is Nesterov SGD
+    kwargs = {"momentum": args.momentum} if args.opt in ("sgd", "rmsproptf") else {}
+    if args.opt_eps is not None:
+        kwargs["eps"] = args.opt_eps
+    return create_optimizer_v2(params, opt=name, lr=args.lr, weight_decay=args.weight_decay,
+                               filter_bias_and_bn=not args.opt_no_filter, **kwargs)
+
+
+def rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()[1],
+             "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64))}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    args = parse_args(argv)
+    check_args(args)
+    dist = init_distributed(args.device)
+    try:
+        return _run(args, dist)
+    finally:
+        cleanup_distributed()
+
+
+def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
+    device = dist.device
+    args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
+    exp = ExperimentDir(args.output, args.experiment)
+    resume_path = str(exp.last) if args.resume == "auto" else args.resume
+    if dist.is_main:
+        exp.prepare(args.resume, args.overwrite)
+    if args.resume == "auto" and not exp.last.exists():
+        resume_path = None  # nothing to resume yet: start fresh (lets a job script always pass --resume auto)
+    logger = setup_logger("distkd.train", exp.path / "log.txt" if dist.is_main else None, dist.is_main)
+    if dist.is_main:
+        exp.write_args(args)
+    logger.info(f"experiment {exp.path} | world size {dist.world_size} | device {device}")
+    if args.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    seed_everything(args.seed + dist.rank)
+
+    train_loader, val_loader, num_classes, mixup_fn = build_loaders(args, dist)
+    logger.info(f"{args.dataset}: {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images, "
+                f"{num_classes} classes")
+    student = build_student(args, num_classes)
+    teacher = kd_loss = None
+    if args.kd:
+        teacher = build_teacher(args, num_classes, logger)
+        try:
+            kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)
+        except ValueError as err:
+            raise UserError(str(err)) from None
+    distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss,
+                          args.ori_loss_weight, args.kd_loss_weight).to(device)
+    if args.channels_last:
+        distiller.to(memory_format=torch.channels_last)
+    distiller.prepare(next(iter(val_loader))[0][:2].to(device))
+    trainable = distiller.trainable_modules()
+    logger.info(f"student {args.model}: {sum(p.numel() for p in student.parameters()) / 1e6:.2f}M params"
+                + (f" | teacher {args.teacher_model} | kd {kd_loss}" if teacher is not None else ""))
+
+    optimizer = build_optimizer(args, trainable)
+    schedule = LRSchedule.from_args(args)
+    dtype = amp_dtype(args, device)
+    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 and device.type == "cuda" else None
+    ema = ModelEmaV3(student, decay=args.model_ema_decay) if args.model_ema else None
+    if args.compile:
+        student.compile()
+    model: nn.Module = distiller
+    if dist.distributed:
+        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
+        model = DistributedDataParallel(distiller, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+    cfg = StepConfig(device, dtype, args.channels_last, scaler, args.clip_grad, mixup_fn, ema, student,
+                     args.log_interval, args.max_iters_per_epoch, dist.is_main)
+
+    start_epoch, best = 0, {"top1": -1.0, "epoch": -1}
+    if resume_path:
+        start_epoch, best = _resume(resume_path, trainable, optimizer, scaler, ema, logger)
+        if dist.is_main:
+            exp.truncate_metrics("epoch", start_epoch - 1)
+
+    if teacher is not None and not (exp.path / "teacher.yaml").exists():
+        t_stats = evaluate(distiller.teacher, val_loader, cfg)
+        logger.info(f"teacher {args.teacher_model}: top-1 {t_stats['top1']:.2f} top-5 {t_stats['top5']:.2f}")
+        if dist.is_main:
+            exp.write_yaml("teacher.yaml", {"model": args.teacher_model, **t_stats})
+
+    stats: dict[str, float] = {}
+    for epoch in range(start_epoch, args.epochs):
+        train_loader.sampler.set_epoch(epoch)
+        seed_everything(args.seed + 1000 * epoch + dist.rank)  # an epoch depends only on (weights, seed, epoch)
+        train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger)
+        stats = evaluate(student, val_loader, cfg)
+        row = {"epoch": epoch, "lr": train["lr"], "train_loss": train["loss"], "loss_ori": train["loss_ori"],
+               "loss_kd": train.get("loss_kd", ""), "val_loss": stats["loss"], "val_top1": stats["top1"],
+               "val_top5": stats["top5"]}
+        if ema is not None:
+            row["val_top1_ema"] = evaluate(ema.module, val_loader, cfg)["top1"]
+        is_best = stats["top1"] > best["top1"]
+        if is_best:
+            best = {"top1": stats["top1"], "epoch": epoch}
+        row.update(best_top1=best["top1"], epoch_time=train["epoch_time"])
+        logger.info(f"epoch {epoch}: val top-1 {stats['top1']:.2f} top-5 {stats['top5']:.2f} "
+                    f"(best {best['top1']:.2f} @ {best['epoch']}) {train['epoch_time']:.1f}s")
+        if dist.is_main:
+            state = {"model": student.state_dict(), "epoch": epoch, "best": best, "args": vars(args),
+                     "optimizer": optimizer.state_dict(), "rng": rng_state()}
+            if "kd_loss" in trainable:
+                state["kd_loss"] = trainable["kd_loss"].state_dict()
+            if scaler is not None:
+                state["scaler"] = scaler.state_dict()
+            if ema is not None:
+                state["model_ema"] = ema.module.state_dict()
+            exp.save(state, is_best)
+            exp.append_metrics(row)
+            exp.tensorboard({k: v for k, v in row.items() if k != "epoch" and v != ""}, epoch)
+            exp.plot_curves("epoch", ["train_loss", "val_top1"])
+    exp.close()
+    logger.info(f"done: best top-1 {best['top1']:.2f} at epoch {best['epoch']}; checkpoints in {exp.path}")
+    return {**stats, "best_top1": best["top1"]}
+
+
+def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger) -> tuple[int, dict]:
+    ckpt = safe_load(path, "resume checkpoint")
+    if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt or "optimizer" not in ckpt:
+        raise UserError(f"--resume '{path}' is not a training checkpoint of this trainer (needs model, optimizer, "
+                        "epoch); to start from weights only, use them as a teacher or start fresh")
+    from distkd.utils.checkpoint import load_state_dict_strict
+
+    load_state_dict_strict(trainable["student"], ckpt["model"], f"resume checkpoint '{path}'")
+    if "kd_loss" in trainable and "kd_loss" in ckpt:
+        trainable["kd_loss"].load_state_dict(ckpt["kd_loss"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and "scaler" in ckpt:
+        scaler.load_state_dict(ckpt["scaler"])
+    if ema is not None and "model_ema" in ckpt:
+        ema.module.load_state_dict(ckpt["model_ema"])
+    if "rng" in ckpt:
+        torch.set_rng_state(ckpt["rng"]["torch"])
+    logger.info(f"resumed from {path} at epoch {ckpt['epoch'] + 1}")
+    return int(ckpt["epoch"]) + 1, dict(ckpt.get("best", {"top1": -1.0, "epoch": -1}))

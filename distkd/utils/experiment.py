@@ -1,0 +1,118 @@
+"""An experiment folder: ``args.yaml``, ``log.txt``, ``metrics.csv``, TensorBoard events, a curve PNG,
+``last.pth`` / ``best.pth`` (written atomically). Shared by the task trainers."""
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distkd.errors import UserError
+from distkd.utils.checkpoint import atomic_save
+
+
+class ExperimentDir:
+    def __init__(self, root: str | Path, name: str) -> None:
+        self.path = Path(root) / name
+        self.last = self.path / "last.pth"
+        self.best = self.path / "best.pth"
+        self.metrics = self.path / "metrics.csv"
+        self._writer = None
+
+    def has_checkpoint(self) -> bool:
+        return self.last.exists() or self.best.exists()
+
+    def prepare(self, resume: str | None, overwrite: bool) -> None:
+        """Create the folder; refuse to start over an existing run without --resume / --overwrite."""
+        if self.has_checkpoint() and not resume and not overwrite:
+            raise UserError(
+                f"experiment '{self.path}' already holds checkpoints; continue it with --resume auto, "
+                "start over with --overwrite, or choose another --experiment name"
+            )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write_test"
+            probe.write_text("ok")
+            probe.unlink()
+        except OSError as err:
+            raise UserError(f"experiment folder '{self.path}' is not writable ({err.strerror})") from None
+        if overwrite and not resume:
+            for stale in (self.last, self.best, self.metrics):
+                stale.unlink(missing_ok=True)
+
+    def write_args(self, args: argparse.Namespace) -> None:
+        (self.path / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
+
+    def write_yaml(self, name: str, data: Mapping[str, Any]) -> None:
+        (self.path / name).write_text(yaml.safe_dump(dict(data), sort_keys=False))
+
+    def append_metrics(self, row: Mapping[str, Any]) -> None:
+        """Append a row to metrics.csv (header from the first row); a resumed run drops later rows."""
+        new = not self.metrics.exists()
+        with open(self.metrics, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def truncate_metrics(self, key: str, last_kept: int) -> None:
+        """Keep only rows with ``row[key] <= last_kept`` (rows of an epoch lost to a crash go)."""
+        if not self.metrics.exists():
+            return
+        with open(self.metrics, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows:
+            return
+        kept = [r for r in rows if int(float(r[key])) <= last_kept]
+        with open(self.metrics, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(kept)
+
+    def save(self, state: Mapping[str, Any], is_best: bool) -> None:
+        atomic_save(state, self.last)
+        if is_best:
+            atomic_save(state, self.best)
+
+    def tensorboard(self, scalars: Mapping[str, float], step: int) -> None:
+        if self._writer is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._writer = SummaryWriter(str(self.path / "tb"))
+        for name, value in scalars.items():
+            if value is not None:
+                self._writer.add_scalar(name, value, step)
+        self._writer.flush()
+
+    def plot_curves(self, x_key: str, y_keys: list[str], file: str = "curves.png") -> None:
+        """Plot metrics.csv columns against ``x_key`` into a PNG."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        with open(self.metrics, newline="") as f:
+            rows = list(csv.DictReader(f))
+        if not rows:
+            return
+        xs = [float(r[x_key]) for r in rows]
+        fig, axes = plt.subplots(1, len(y_keys), figsize=(5 * len(y_keys), 3.5))
+        for ax, key in zip(axes if len(y_keys) > 1 else [axes], y_keys):
+            ys = [float(r[key]) if r.get(key) not in (None, "") else float("nan") for r in rows]
+            ax.plot(xs, ys, marker="o", ms=3)
+            ax.set_xlabel(x_key)
+            ax.set_title(key)
+            ax.grid(alpha=0.3)
+        fig.tight_layout()
+        fig.savefig(self.path / file, dpi=100)
+        plt.close(fig)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()

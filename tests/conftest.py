@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny datasets written in their real on-disk formats."""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_image(path: Path, seed: int, size: tuple[int, int] = (20, 24), fmt: str = "JPEG") -> None:
+    rng = np.random.default_rng(seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(path, format=fmt)
+
+
+@pytest.fixture
+def imagefolder(tmp_path: Path) -> Path:
+    """``train/`` and ``val/`` with 3 classes of 4 / 2 JPEGs each."""
+    for split, count in (("train", 4), ("val", 2)):
+        for c, name in enumerate(("n01", "n02", "n03")):
+            for i in range(count):
+                write_image(tmp_path / split / name / f"{name}_{i}.JPEG", seed=100 * c + i)
+    return tmp_path
+
+
+@pytest.fixture
+def imagenet_lists(tmp_path: Path) -> Path:
+    """The original code's ``meta/{train,val}.txt`` layout with flat val images; labels 0..4."""
+    (tmp_path / "meta").mkdir()
+    for split, count in (("train", 6), ("val", 3)):
+        lines = []
+        for i in range(count):
+            rel = f"n0{i % 3}/img_{i}.JPEG" if split == "train" else f"ILSVRC2012_val_{i:08d}.JPEG"
+            write_image(tmp_path / split / rel, seed=i)
+            lines.append(f"{rel} {i % 5}")
+        (tmp_path / "meta" / f"{split}.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+def write_cifar(root: Path, name: str, n_train: int = 12, n_test: int = 6) -> Path:
+    """Official python-pickle CIFAR layout with random images (labels i % classes)."""
+    rng = np.random.default_rng(0)
+    if name == "cifar100":
+        folder, classes = root / "cifar-100-python", 100
+        files = {"train": n_train, "test": n_test}
+        label_key, meta = "fine_labels", ("meta", {"fine_label_names": [f"c{i}" for i in range(100)]})
+    else:
+        folder, classes = root / "cifar-10-batches-py", 10
+        files = {f"data_batch_{i}": n_train // 5 or 1 for i in range(1, 6)} | {"test_batch": n_test}
+        label_key, meta = "labels", ("batches.meta", {"label_names": [f"c{i}" for i in range(10)]})
+    folder.mkdir(parents=True)
+    for file, count in files.items():
+        batch = {"data": rng.integers(0, 255, (count, 3072), dtype=np.uint8),
+                 label_key: [i % classes for i in range(count)]}
+        with open(folder / file, "wb") as f:
+            pickle.dump(batch, f)
+    with open(folder / meta[0], "wb") as f:
+        pickle.dump(meta[1], f)
+    return root
