@@ -91,3 +91,25 @@ def test_teacher_runs_on_the_student_rois(tiny_coco):
         extractor = teacher_roi_head.bbox_roi_extractor[0]
         expected_cls, _ = teacher_roi_head.bbox_head[0](extractor(feats[: extractor.num_inputs], student_rois))
     torch.testing.assert_close(t_cls, expected_cls)
+
+
+@pytest.mark.parametrize("name", [FRCNN, RETINA])
+def test_full_size_teacher_and_student_build(name):
+    """The configs as written (X101-64x4d teachers, R50 students), built with no weights loaded."""
+    from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
+
+    from tests.detection.tiny import DET_CONFIGS
+
+    cfg = Config.fromfile(str(DET_CONFIGS / name))
+    cfg.model.teacher_ckpt = None
+    init_default_scope(cfg.default_scope)
+    with pytest.warns(UserWarning, match="teacher keeps random weights"):
+        model = MODELS.build(cfg.model)
+    backbone = model.teacher.backbone
+    assert type(backbone).__name__ == "ResNeXt" and backbone.depth == 101 and backbone.groups == 64
+    assert type(model.student.backbone).__name__ == "ResNet" and model.student.backbone.depth == 50
+    assert model.teacher._is_init  # its ImageNet init_cfg will not download
+    if name == FRCNN:
+        heads = model.teacher.roi_head.bbox_head
+        assert len(heads) == 3 and heads[0].fc_cls.out_features == 81
