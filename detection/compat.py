@@ -12,6 +12,13 @@ import torch
 
 _APPLIED = False
 
+# BackendPatternConfig setters that mmrazor 1.0.0 calls and torch 2.x removed.
+_REMOVED_SETTERS = (
+    "_set_overwrite_output_fake_quantize",
+    "_set_overwrite_output_observer",
+    "_set_input_output_observed",
+)
+
 # torch names that mmrazor 1.0.0 imports from their pre-2.0 places (used by its quantization code,
 # imported by `import mmrazor.models` even when no quantization is used).
 _MOVED_FUSER_NAMES = {
@@ -26,8 +33,8 @@ def mmrazor_needs_quantization_shim() -> bool:
     fuser = importlib.import_module("torch.ao.quantization.fuser_method_mappings")
     from torch.ao.quantization.backend_config import BackendPatternConfig
 
-    return not all(hasattr(fuser, name) for name in _MOVED_FUSER_NAMES) or not hasattr(
-        BackendPatternConfig, "_set_overwrite_output_fake_quantize"
+    return not all(hasattr(fuser, name) for name in _MOVED_FUSER_NAMES) or not all(
+        hasattr(BackendPatternConfig, name) for name in _REMOVED_SETTERS
     )
 
 
@@ -37,8 +44,8 @@ def _shim_mmrazor_quantization() -> None:
     ``reverse_sequential_wrapper2`` from ``torch.ao.quantization.fuser_method_mappings`` (made
     private as ``_reverse2``, ``_reverse3``, ``_sequential_wrapper2`` in torch 2.0), reads
     ``torch.ao.quantization.backend_config.utils`` as an attribute without importing it, and calls
-    ``BackendPatternConfig._set_overwrite_output_fake_quantize`` / ``_set_overwrite_output_observer``
-    (removed in torch 2.0). Without this, ``import mmrazor.models`` fails on torch 2.x."""
+    ``BackendPatternConfig._set_overwrite_output_fake_quantize``, ``_set_overwrite_output_observer``
+    and ``_set_input_output_observed`` (removed in torch 2.x). Without this, ``import mmrazor.models`` fails on torch 2.x."""
     fuser = importlib.import_module("torch.ao.quantization.fuser_method_mappings")
     for public, private in _MOVED_FUSER_NAMES.items():
         if not hasattr(fuser, public) and hasattr(fuser, private):
@@ -46,7 +53,7 @@ def _shim_mmrazor_quantization() -> None:
     importlib.import_module("torch.ao.quantization.backend_config.utils")
     from torch.ao.quantization.backend_config import BackendPatternConfig
 
-    for name in ("_set_overwrite_output_fake_quantize", "_set_overwrite_output_observer"):
+    for name in _REMOVED_SETTERS:
         if not hasattr(BackendPatternConfig, name):
             # The removed setters only stored an override that torch no longer reads: keep the
             # builder chain working and drop the value.

@@ -46,6 +46,9 @@ def test_mmrazor_imports_with_the_shim():
         assert reverse2 is _reverse2
         cfg = BackendPatternConfig("x")
         assert cfg._set_overwrite_output_fake_quantize(None)._set_overwrite_output_observer(None) is cfg
+        assert cfg._set_input_output_observed(False) is cfg
+        from mmrazor.structures.quantization.backend_config import get_native_backend_config
+        assert get_native_backend_config().name == "native"
         print("ok")
     """)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -64,8 +67,8 @@ def _runner_checkpoint(tmp_path) -> str:
             self.linear = torch.nn.Linear(2, 1)
 
         def forward(self, inputs, labels=None, mode="tensor"):
-            out = self.linear(torch.stack(inputs))
-            return {"loss": (out.squeeze(1) - torch.stack(labels)).pow(2).mean()} if mode == "loss" else out
+            out = self.linear(inputs).squeeze(1)  # default_collate batches inputs (B, 2), labels (B,)
+            return {"loss": (out - labels).pow(2).mean()} if mode == "loss" else out
 
     data = [dict(inputs=torch.randn(2), labels=torch.randn(())) for _ in range(4)]
     runner = Runner(
