@@ -45,7 +45,8 @@ def _shim_mmrazor_quantization() -> None:
     private as ``_reverse2``, ``_reverse3``, ``_sequential_wrapper2`` in torch 2.0), reads
     ``torch.ao.quantization.backend_config.utils`` as an attribute without importing it, and calls
     ``BackendPatternConfig._set_overwrite_output_fake_quantize``, ``_set_overwrite_output_observer``
-    and ``_set_input_output_observed`` (removed in torch 2.x). Without this, ``import mmrazor.models`` fails on torch 2.x."""
+    and ``_set_input_output_observed`` (removed in torch 2.x). Without this, ``import mmrazor.models``
+    fails on torch 2.x."""
     fuser = importlib.import_module("torch.ao.quantization.fuser_method_mappings")
     for public, private in _MOVED_FUSER_NAMES.items():
         if not hasattr(fuser, public) and hasattr(fuser, private):

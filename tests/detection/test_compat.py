@@ -15,7 +15,7 @@ import pytest
 
 pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
 pytest.importorskip("mmrazor")
-pytestmark = pytest.mark.openmmlab
+pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 from tests.detection.tiny import ROOT  # noqa: E402
 

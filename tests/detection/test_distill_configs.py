@@ -10,7 +10,7 @@ import torch
 pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
 pytest.importorskip("mmdet")
 pytest.importorskip("mmrazor")
-pytestmark = pytest.mark.openmmlab
+pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 import detection.plugin  # noqa: E402,F401
 from tests.detection.tiny import tiny_detection_config  # noqa: E402
@@ -61,7 +61,8 @@ def test_one_training_iteration(name, tiny_coco):
     assert set(expected) <= set(log_vars)
     total.backward()
     assert all(p.grad is None and not p.requires_grad for p in model.teacher.parameters())
-    assert sum(p.grad is not None for p in model.student.parameters()) > 0.9 * len(student_params)
+    trainable = [p for p in model.student.parameters() if p.requires_grad]  # frozen_stages=1 freezes the stem
+    assert len(trainable) > 0.8 * len(student_params) and all(p.grad is not None for p in trainable)
 
 
 def test_teacher_runs_on_the_student_rois(tiny_coco):

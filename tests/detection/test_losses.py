@@ -7,7 +7,7 @@ import torch
 
 pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
 pytest.importorskip("mmrazor")
-pytestmark = pytest.mark.openmmlab
+pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 from detection import losses  # noqa: E402
 from distkd.losses import dist_kd  # noqa: E402

@@ -8,7 +8,7 @@ import torch
 pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
 pytest.importorskip("mmseg")
 pytest.importorskip("mmrazor")
-pytestmark = pytest.mark.openmmlab
+pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 import detection.plugin  # noqa: E402,F401
 from tests.detection.tiny import SEG_CONFIGS  # noqa: E402

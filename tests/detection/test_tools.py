@@ -12,7 +12,7 @@ import torch
 pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
 pytest.importorskip("mmdet")
 pytest.importorskip("mmrazor")
-pytestmark = pytest.mark.openmmlab
+pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 import detection.plugin  # noqa: E402,F401
 from distkd.errors import UserError  # noqa: E402

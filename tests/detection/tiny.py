@@ -91,6 +91,10 @@ def tiny_detection_config(name: str, data_root: Path, small_teacher: bool = True
         small_resnet_fpn(teacher)
     teacher._scope_ = "mmdet"
     cfg.model.teacher = teacher
+    student_train_cfg = cfg.model.architecture.train_cfg
+    if "rcnn" in student_train_cfg:  # fewer sampled RoIs on CPU (512 per image in the paper's setup)
+        student_train_cfg.rpn_proposal.max_per_img = 300
+        student_train_cfg.rcnn.sampler.num = 64
     cfg.train_cfg = dict(type="EpochBasedTrainLoop", max_epochs=1, val_interval=1)
     cfg.param_scheduler = []
     cfg.default_hooks.logger.interval = 1
