@@ -87,10 +87,12 @@ def build_config(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> dict:
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+    from train_mmdet import cpu_distributed
 
     import detection.plugin  # noqa: F401
 
     cfg = build_config(parse_args(argv))
+    cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
     return runner.test()
 

@@ -78,6 +78,20 @@ def build_config(args: argparse.Namespace):
     return cfg
 
 
+def cpu_distributed(cfg) -> None:
+    """Without CUDA, run a launched job on CPU: mmengine's launcher calls ``torch.cuda.set_device``
+    and wraps DDP with ``device_ids=[LOCAL_RANK]``, so join the gloo group here and wrap CPU DDP."""
+    import torch
+
+    if cfg.launcher != "pytorch" or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="gloo")
+    cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False,
+                                 find_unused_parameters=cfg.get("find_unused_parameters", False))
+
+
 def main(argv: list[str] | None = None):
     import detection.plugin  # noqa: F401  (registers losses, algorithms, hooks)
     from detection.checkpoints import check_weight_files
@@ -85,6 +99,7 @@ def main(argv: list[str] | None = None):
     args = parse_args(argv)
     cfg = build_config(args)
     check_weight_files(cfg)
+    cpu_distributed(cfg)
 
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
