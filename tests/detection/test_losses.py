@@ -15,9 +15,12 @@ from distkd.losses import dist_kd  # noqa: E402
 
 @pytest.fixture
 def registry():
+    """mmrazor's MODELS, with mmrazor as the default scope (as inside the configs' distiller)."""
+    from mmengine.registry import DefaultScope
     from mmrazor.registry import MODELS
 
-    return MODELS
+    with DefaultScope.overwrite_default_scope("mmrazor"):
+        yield MODELS
 
 
 def test_registered_loss_is_the_project_dist(registry):
