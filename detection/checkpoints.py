@@ -33,7 +33,8 @@ def require_local_file(path: str | os.PathLike, what: str) -> str:
         raise UserError(f"{what} must be a local file, not {path!r}: download it once and give its path "
                         "(no downloads at run time; see detection/README.md)")
     if not os.path.isfile(path):
-        raise UserError(f"{what} not found: {path}.{fetch} See detection/README.md, 'Weights'.")
+        hint = fetch + (" See detection/README.md, 'Weights'." if what != "checkpoint" else "")
+        raise UserError(f"{what} not found: {path}.{hint}")
     return path
 
 

@@ -37,4 +37,7 @@ model = dict(
                 preds_T=dict(from_student=False, recorder='cls')))))
 
 find_unused_parameters = True
+# Checkpoints hold the teacher too (for resuming); keep the last 3. At the end the student alone is
+# saved as WORK_DIR/student_final.pth, a plain mmdet / mmseg checkpoint.
+default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
 custom_hooks = [dict(type='StudentCheckpointHook')]

@@ -114,3 +114,30 @@ def test_full_size_teacher_and_student_build(name):
     if name == FRCNN:
         heads = model.teacher.roi_head.bbox_head
         assert len(heads) == 3 and heads[0].fc_cls.out_features == 81
+
+
+def test_weights_load_from_local_files(tiny_coco, tmp_path):
+    """teacher_ckpt (an mmdet-style checkpoint) and the student's torchvision backbone file load
+    through mmengine under torch's weights_only loading; the teacher's own init never runs."""
+    import torchvision
+    from mmengine.registry import MODELS, init_default_scope
+
+    cfg = tiny_detection_config(FRCNN, tiny_coco)
+    init_default_scope(cfg.default_scope)
+    teacher = MODELS.build(cfg.model.teacher)
+    with torch.no_grad():
+        for p in teacher.parameters():
+            p.normal_()
+    meta = {"CLASSES": ("person",) * 80, "mmdet_version": "2.3.0", "config": "...", "epoch": 20}
+    torch.save({"meta": meta, "state_dict": teacher.state_dict()}, tmp_path / "teacher.pth")
+    resnet = torchvision.models.resnet50()
+    torch.save(resnet.state_dict(), tmp_path / "resnet50.pth")
+    cfg.model.teacher_ckpt = str(tmp_path / "teacher.pth")
+    cfg.model.architecture.backbone.init_cfg = dict(type="Pretrained", checkpoint=str(tmp_path / "resnet50.pth"))
+
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    for key, value in teacher.state_dict().items():
+        torch.testing.assert_close(model.teacher.state_dict()[key], value)
+    torch.testing.assert_close(model.student.backbone.conv1.weight, resnet.conv1.weight)
+    torch.testing.assert_close(model.student.backbone.layer4[2].conv3.weight, resnet.layer4[2].conv3.weight)
