@@ -76,6 +76,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--overwrite", action="store_true", help="start over in an experiment that has checkpoints")
     g.add_argument("--log-interval", type=int, default=50, help="iterations between log lines")
     g.add_argument("--max-iters-per-epoch", type=int, default=0, help="cap iterations per epoch (debug)")
+    g.add_argument("--stop-after-epochs", type=int, default=0,
+                   help="leave after this many epochs of this run (for time-limited jobs; continue with --resume)")
     g = p.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=100)
     g.add_argument("--opt", default="sgd", choices=["sgd", "rmsproptf", "adamw"])
@@ -94,7 +96,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--warmup-epochs", type=float, default=0)
     g.add_argument("--warmup-lr", type=float, default=1e-6)
     g.add_argument("--min-lr", type=float, default=1e-5)
-    g.add_argument("--model-ema", action="store_true")
+    g.add_argument("--model-ema", action="store_true",
+                   help="keep an EMA of the weights (timm); it is validated too and ranks best.pth")
     g.add_argument("--model-ema-decay", type=float, default=0.9999)
     g = p.add_argument_group("distillation")
     g.add_argument("--kd", default=None, help="kd, kdtN, dist, dist_tN or mse; absent = no KD")

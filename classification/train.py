@@ -28,7 +28,7 @@ from distkd.errors import UserError
 from distkd.losses import build_kd_loss
 from distkd.utils.checkpoint import load_weights, safe_load
 from distkd.utils.distributed import DistInfo, cleanup_distributed, init_distributed
-from distkd.utils.experiment import ExperimentDir
+from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
 
 
@@ -139,15 +139,11 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     device = dist.device
     args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
     exp = ExperimentDir(args.output, args.experiment)
+    exp.check(args.resume, args.overwrite)
     resume_path = str(exp.last) if args.resume == "auto" else args.resume
-    if dist.is_main:
-        exp.prepare(args.resume, args.overwrite)
     if args.resume == "auto" and not exp.last.exists():
         resume_path = None  # nothing to resume yet: start fresh (lets a job script always pass --resume auto)
-    logger = setup_logger("distkd.train", exp.path / "log.txt" if dist.is_main else None, dist.is_main)
-    if dist.is_main:
-        exp.write_args(args)
-    logger.info(f"experiment {exp.path} | world size {dist.world_size} | device {device}")
+    logger = setup_logger("distkd.train", None, dist.is_main)  # the log file follows once all inputs are valid
     if args.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
@@ -192,8 +188,15 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     start_epoch, best = 0, {"top1": -1.0, "epoch": -1}
     if resume_path:
         start_epoch, best = _resume(resume_path, trainable, optimizer, scaler, ema, logger)
-        if dist.is_main:
-            exp.truncate_metrics("epoch", start_epoch - 1)
+
+    # Every input is valid: from here on the experiment folder is written.
+    if dist.is_main:
+        exp.create(start_over=args.overwrite and not resume_path)
+        exp.write_args(args)
+        exp.truncate_metrics("epoch", start_epoch - 1)
+    logger = setup_logger("distkd.train", exp.path / "log.txt" if dist.is_main else None, dist.is_main)
+    logger.info(f"experiment {exp.path} | world size {dist.world_size} | device {device} | "
+                f"{'resumed at epoch ' + str(start_epoch) if resume_path else 'new run'}")
 
     if teacher is not None and not (exp.path / "teacher.yaml").exists():
         t_stats = evaluate(distiller.teacher, val_loader, cfg)
@@ -202,7 +205,8 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
             exp.write_yaml("teacher.yaml", {"model": args.teacher_model, **t_stats})
 
     stats: dict[str, float] = {}
-    for epoch in range(start_epoch, args.epochs):
+    end_epoch = args.epochs if not args.stop_after_epochs else min(args.epochs, start_epoch + args.stop_after_epochs)
+    for epoch in range(start_epoch, end_epoch):
         train_loader.sampler.set_epoch(epoch)
         seed_everything(args.seed + 1000 * epoch + dist.rank)  # an epoch depends only on (weights, seed, epoch)
         train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger)
@@ -210,12 +214,13 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
         row = {"epoch": epoch, "lr": train["lr"], "train_loss": train["loss"], "loss_ori": train["loss_ori"],
                "loss_kd": train.get("loss_kd", ""), "val_loss": stats["loss"], "val_top1": stats["top1"],
                "val_top5": stats["top5"]}
-        if ema is not None:
-            row["val_top1_ema"] = evaluate(ema.module, val_loader, cfg)["top1"]
-        is_best = stats["top1"] > best["top1"]
+        score = stats["top1"]
+        if ema is not None:  # as timm: with EMA on, the EMA weights are the ones ranked for best.pth
+            row["val_top1_ema"] = score = evaluate(ema.module, val_loader, cfg)["top1"]
+        is_best = score > best["top1"]
         if is_best:
-            best = {"top1": stats["top1"], "epoch": epoch}
-        row.update(best_top1=best["top1"], epoch_time=train["epoch_time"])
+            best = {"top1": score, "epoch": epoch}
+        row.update(best_top1=best["top1"], epoch_time=train["epoch_time"], rss_mb=round(current_rss_mb(), 1))
         logger.info(f"epoch {epoch}: val top-1 {stats['top1']:.2f} top-5 {stats['top5']:.2f} "
                     f"(best {best['top1']:.2f} @ {best['epoch']}) {train['epoch_time']:.1f}s")
         if dist.is_main:

@@ -6,9 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP threads
+# waiting on each other make a 2 ms forward take 700 ms: run the tests single-threaded.
+torch.set_num_threads(1)
 
 
 def write_image(path: Path, seed: int, size: tuple[int, int] = (20, 24), fmt: str = "JPEG") -> None:

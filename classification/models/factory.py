@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from torch import nn
 
 from distkd.errors import UserError
 from distkd.registry import Registry
+from distkd.utils.checkpoint import load_weights
 
 MODELS = Registry("model")
 
@@ -39,25 +41,32 @@ def _torchvision(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -
     arch = name[len(_TV_PREFIX):]
     if not pretrained:
         return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
-    weights = torchvision.models.get_model_weights(arch).DEFAULT
+    weights = _paper_weights(torchvision.models.get_model_weights(arch))
     if weights.meta.get("categories") and len(weights.meta["categories"]) != num_classes:
         raise UserError(
             f"pretrained weights of '{name}' have {len(weights.meta['categories'])} classes, "
             f"the data has {num_classes}; train from scratch or pass a checkpoint"
         )
-    _require_cached(name, weights.url.rsplit("/", 1)[-1])
-    return torchvision.models.get_model(arch, weights=weights, **kwargs)
+    model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
+    load_weights(model, _cached_file(name, weights.url.rsplit("/", 1)[-1]), f"pretrained weights of '{name}'")
+    return model
 
 
-def _require_cached(name: str, filename: str) -> None:
-    cache = torch.hub.get_dir() + "/checkpoints/" + filename
-    import os
+def _paper_weights(weights_enum: Any) -> Any:
+    """The original ImageNet weights (``IMAGENET1K_V1``) where they exist: the paper's torchvision
+    teachers are these (ResNet-34 73.31, ResNet-50 76.13); ``DEFAULT`` is V2 for several models."""
+    return weights_enum.__members__.get("IMAGENET1K_V1", weights_enum.DEFAULT)
 
+
+def _cached_file(name: str, filename: str) -> str:
+    """Path of a torchvision weight file in the torch hub cache; never downloads."""
+    cache = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
     if not os.path.isfile(cache):
         raise UserError(
             f"pretrained weights for '{name}' are not in the local cache (expected '{cache}'); "
             "place the file there, or pass the weights with --teacher-ckpt PATH"
         )
+    return cache
 
 
 def _timm(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -> nn.Module:
@@ -66,8 +75,6 @@ def _timm(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -> nn.Mo
     arch = name[len(_TIMM_PREFIX):]
     if not pretrained:
         return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
-    import os
-
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         return timm.create_model(arch, pretrained=True, num_classes=num_classes, **kwargs)

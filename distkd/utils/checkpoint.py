@@ -60,7 +60,7 @@ def safe_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
                 "(weights_only=True); load only checkpoints you trust, re-saved as a plain state_dict"
             ) from None
         raise UserError(f"{what} '{path}' is not a PyTorch checkpoint ({first})") from None
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
+    except Exception as err:  # zip/pickle readers raise many kinds on foreign files
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UserError(f"{what} '{path}' is not a readable PyTorch checkpoint ({first})") from None
 

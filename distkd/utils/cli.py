@@ -7,12 +7,22 @@ from collections.abc import Callable
 from distkd.errors import UserError
 
 
+def one_line(err: BaseException) -> str:
+    """The message of ``err`` on one line. A UserError raised in a DataLoader worker arrives wrapped,
+    with the worker's traceback in its message: keep the original message only."""
+    text = str(err).strip()
+    if "Original Traceback" in text:
+        last = text.splitlines()[-1]
+        text = last.split(": ", 1)[1] if last.startswith(("distkd.errors.UserError", "UserError")) else last
+    return " ".join(text.split())
+
+
 def run_cli(main: Callable[[], object]) -> None:
     try:
         main()
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
     except KeyboardInterrupt:
-        print("interrupted: the last completed checkpoint is kept; continue with --resume", file=sys.stderr)
+        print("interrupted: the last completed checkpoint is kept; continue with --resume auto", file=sys.stderr)
         sys.exit(130)

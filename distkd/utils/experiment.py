@@ -26,13 +26,20 @@ class ExperimentDir:
     def has_checkpoint(self) -> bool:
         return self.last.exists() or self.best.exists()
 
-    def prepare(self, resume: str | None, overwrite: bool) -> None:
-        """Create the folder; refuse to start over an existing run without --resume / --overwrite."""
+    def check(self, resume: str | None, overwrite: bool) -> None:
+        """Before anything is written: refuse to start over an existing run without --resume /
+        --overwrite, and fail early if the folder cannot be created."""
         if self.has_checkpoint() and not resume and not overwrite:
             raise UserError(
                 f"experiment '{self.path}' already holds checkpoints; continue it with --resume auto, "
                 "start over with --overwrite, or choose another --experiment name"
             )
+        existing = next(p for p in (self.path, *self.path.parents) if p.exists())
+        if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+            raise UserError(f"cannot create experiment folder '{self.path}': '{existing}' is not a writable folder")
+
+    def create(self, start_over: bool) -> None:
+        """Create the folder (``start_over`` removes an earlier run's checkpoints and metrics)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write_test"
@@ -40,8 +47,8 @@ class ExperimentDir:
             probe.unlink()
         except OSError as err:
             raise UserError(f"experiment folder '{self.path}' is not writable ({err.strerror})") from None
-        if overwrite and not resume:
-            for stale in (self.last, self.best, self.metrics):
+        if start_over:
+            for stale in (self.last, self.best, self.metrics, self.path / "teacher.yaml"):
                 stale.unlink(missing_ok=True)
 
     def write_args(self, args: argparse.Namespace) -> None:
@@ -76,9 +83,16 @@ class ExperimentDir:
             writer.writerows(kept)
 
     def save(self, state: Mapping[str, Any], is_best: bool) -> None:
-        atomic_save(state, self.last)
-        if is_best:
-            atomic_save(state, self.best)
+        """Write last.pth (and best.pth) atomically; a failed write leaves the previous files intact."""
+        try:
+            atomic_save(state, self.last)
+            if is_best:
+                atomic_save(state, self.best)
+        except OSError as err:
+            raise UserError(
+                f"could not write a checkpoint to '{self.path}' ({err.strerror or err}); the previous checkpoint "
+                "is intact: free space or fix the folder, then continue with --resume auto"
+            ) from None
 
     def tensorboard(self, scalars: Mapping[str, float], step: int) -> None:
         if self._writer is None:
@@ -116,3 +130,14 @@ class ExperimentDir:
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

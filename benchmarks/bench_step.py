@@ -1,0 +1,187 @@
+"""Overhead of a DIST KD train step over its parts, for (student, teacher) pairs.
+
+For each pair, on one batch, medians over ``--repeats`` interleaved rounds of:
+
+(a) a plain student train step: forward, cross-entropy, backward, SGD step;
+(b) a teacher forward: eval mode, under ``torch.inference_mode``;
+(c) the project's KD step: ``Distiller(student, CE, teacher, build_kd_loss("dist"))``, forward,
+    sum of the loss dict, backward, SGD step (what the trainer does per batch). ``--kd-loss kd``
+    times KL KD instead. On CUDA the table adds the peak memory allocated during (a) and (c).
+
+Target: (c) <= 1.03 x ((a) + (b)). Both networks use the same memory format (``--channels-last``)
+and autocast dtype (``--amp``: bfloat16).
+
+    PYTHONPATH=. python benchmarks/bench_step.py                       # the default pairs, CPU
+    PYTHONPATH=. python benchmarks/bench_step.py --pairs tv_resnet18:tv_resnet34 --batch-size 32
+    PYTHONPATH=. python benchmarks/bench_step.py --device cuda --amp --channels-last
+    PYTHONPATH=. python benchmarks/bench_step.py --device cuda --batch-size 256 --kd-loss kd
+    PYTHONPATH=. python benchmarks/bench_step.py --smoke               # tiny run, seconds
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+from benchmarks.common import machine_header  # noqa: E402
+from classification.models import build_model  # noqa: E402
+from distkd.distiller import Distiller  # noqa: E402
+from distkd.errors import UserError  # noqa: E402
+from distkd.losses import build_kd_loss  # noqa: E402
+
+DEFAULT_PAIRS = "tv_resnet18:tv_resnet34,cifar_resnet8x4:cifar_resnet32x4"
+SMOKE_PAIRS = "tv_resnet18:tv_resnet18"
+# Per family: (classes, image size, CPU batch). CPU batches keep a full run to a few minutes on 2 cores.
+FAMILY = {"cifar": (100, 32, 64), "default": (1000, 224, 8)}
+
+
+def family(name: str) -> tuple[int, int, int]:
+    return FAMILY["cifar"] if name.startswith("cifar") else FAMILY["default"]
+
+
+class StepBench:
+    """The three timed callables of one pair, sharing one batch."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, images: torch.Tensor, targets: torch.Tensor,
+                 amp: bool, kd_loss: str = "dist") -> None:
+        self.images, self.targets = images, targets
+        self.device_type = images.device.type
+        self.amp = amp
+        self.ce = nn.CrossEntropyLoss()
+        self.student, self.teacher = student.train(), teacher.eval()
+        self.plain_opt = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
+        self.distiller = Distiller(student, self.ce, teacher, build_kd_loss(kd_loss)).train()
+        self.kd_opt = torch.optim.SGD(self.distiller.trainable_modules().parameters(), lr=1e-4, momentum=0.9)
+
+    def autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=torch.bfloat16)
+
+    def plain_step(self) -> None:
+        with self.autocast():
+            loss = self.ce(self.student(self.images), self.targets)
+        self.plain_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.plain_opt.step()
+
+    def teacher_forward(self) -> None:
+        with torch.inference_mode(), self.autocast():
+            self.teacher(self.images)
+
+    def kd_step(self) -> None:
+        with self.autocast():
+            losses = self.distiller(self.images, self.targets)
+            loss = sum(losses.values())
+        self.kd_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.kd_opt.step()
+
+
+def timed(fn: Callable[[], None], device: torch.device, clock=time.perf_counter) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    start = clock()
+    fn()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (clock() - start) * 1e3
+
+
+def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, device: torch.device) -> dict | str:
+    classes, image_size, cpu_batch = family(student_name)
+    batch = args.batch_size or (cpu_batch if device.type == "cpu" else 4 * cpu_batch)
+    image_size = args.image_size or image_size
+    try:
+        student = build_model(student_name, classes).to(device)
+        teacher = build_model(teacher_name, classes).to(device)
+    except UserError as err:
+        return f"skipped: {err}"
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randn(batch, 3, image_size, image_size, generator=gen).to(device)
+    targets = torch.randint(0, classes, (batch,), generator=gen).to(device)
+    if args.channels_last:
+        student, teacher = student.to(memory_format=torch.channels_last), teacher.to(memory_format=torch.channels_last)
+        images = images.contiguous(memory_format=torch.channels_last)
+    bench = StepBench(student, teacher, images, targets, args.amp, args.kd_loss)
+    steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step}
+    for fn in steps.values():  # warm-up
+        fn()
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    peak: dict[str, float] = {}
+    for _ in range(args.repeats):
+        for key, fn in steps.items():
+            times[key].append(timed(fn, device, args.clock_fn))
+            if device.type == "cuda":
+                peak[key] = max(peak.get(key, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
+    row = {k: statistics.median(v) for k, v in times.items()}
+    row["peak"] = peak
+    row["batch"], row["image"] = batch, image_size
+    return row
+
+
+def format_table(rows: list[tuple[str, dict | str]]) -> str:
+    head = ["student : teacher", "batch", "(a) student step ms", "(b) teacher fwd ms", "(c) KD step ms",
+            "c / (a+b)", "(c) img/s", "peak MiB a / c"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for pair, r in rows:
+        if isinstance(r, str):
+            lines.append(f"| {pair} | {r} |" + " |" * (len(head) - 2))
+            continue
+        cells = [pair, f"{r['batch']}x{r['image']}px", f"{r['a']:.1f}", f"{r['b']:.1f}", f"{r['c']:.1f}",
+                 f"{r['c'] / (r['a'] + r['b']):.3f}", f"{1e3 * r['batch'] / r['c']:.1f}",
+                 f"{r['peak']['a']:.0f} / {r['peak']['c']:.0f}" if r["peak"] else "(CUDA only)"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pairs", default=None, help=f"comma-separated student:teacher (default {DEFAULT_PAIRS})")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--kd-loss", default="dist", help="KD loss of step (c), a build_kd_loss name: dist, kd, ...")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for student and teacher")
+    parser.add_argument("--channels-last", action="store_true", help="channels_last models and images")
+    parser.add_argument("--batch-size", type=int, help="default per family: CPU 8 (ImageNet) / 64 (CIFAR), "
+                        "CUDA 4x that")
+    parser.add_argument("--image-size", type=int, help="default per family: 224 (ImageNet) / 32 (CIFAR)")
+    parser.add_argument("--repeats", type=int, default=5, help="timed rounds of (a), (b), (c)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall: time.perf_counter; cpu: time.process_time (CPU seconds of this process, "
+                        "robust to other jobs on a shared machine; use with --threads 1)")
+    parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
+    parser.add_argument("--smoke", action="store_true", help="one tiny pair, batch 2 at 32 px, 1 round")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.smoke:
+        args.pairs = args.pairs or SMOKE_PAIRS
+        args.batch_size, args.image_size, args.repeats = 2, 32, 1
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    args.clock_fn = time.process_time if args.clock == "cpu" and device.type == "cpu" else time.perf_counter
+    torch.manual_seed(0)
+    print(machine_header(device))
+    print(f"amp={'bf16' if args.amp else 'off'} channels_last={args.channels_last}; medians over "
+          f"{args.repeats} rounds ({args.clock_fn.__name__}); (c) = Distiller + build_kd_loss('{args.kd_loss}') + SGD")
+    rows = []
+    for pair in (args.pairs or DEFAULT_PAIRS).split(","):
+        student_name, sep, teacher_name = pair.partition(":")
+        if not sep:
+            raise SystemExit(f"bad pair '{pair}': expected student:teacher")
+        rows.append((pair, bench_pair(student_name, teacher_name, args, device)))
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""Classification datasets in their real on-disk formats (never downloaded).
+
+- ImageNet: ``<root>/{train,val}/<class>/*.JPEG`` class folders, or the original code's list files
+  ``<root>/meta/{train,val}.txt`` (lines ``relative/path.JPEG label``, paths under
+  ``<root>/{train,val}/``), used when present;
+- CIFAR-100 / CIFAR-10: the python pickles ``<root>/cifar-100-python/{train,test,meta}`` and
+  ``<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``;
+- digits: scikit-learn's bundled 8x8 handwritten digits (1,797 real images, 10 classes), split
+  80/20 with a fixed seed.
+"""
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import default_loader
+
+from distkd.errors import UserError
+
+Transform = Callable | None
+
+
+def _load_image(path: str) -> Image.Image:
+    try:
+        return default_loader(path)
+    except (OSError, SyntaxError, ValueError) as err:
+        raise UserError(
+            f"unreadable image '{path}' ({type(err).__name__}); remove it or pass --skip-bad-images"
+        ) from None
+
+
+class ImageList(Dataset):
+    """Images listed in a text file, one ``relative/path label`` per line."""
+
+    def __init__(self, image_root: str | Path, list_file: str | Path, transform: Transform = None) -> None:
+        self.image_root = Path(image_root)
+        self.samples: list[tuple[str, int]] = []
+        for lineno, line in enumerate(Path(list_file).read_text().splitlines(), 1):
+            if not line.strip():
+                continue
+            parts = line.rsplit(maxsplit=1)
+            if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+                raise UserError(f"malformed line {lineno} in '{list_file}': expected 'relative/path label'")
+            self.samples.append((str(self.image_root / parts[0]), int(parts[1])))
+        if not self.samples:
+            raise UserError(f"list file '{list_file}' names no images")
+        self.targets = [label for _, label in self.samples]
+        self.num_classes = max(self.targets) + 1
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        image = _load_image(path)
+        return (self.transform(image) if self.transform else image), label
+
+
+class _CheckedImageFolder(ImageFolder):
+    def __init__(self, root: str, transform: Transform) -> None:
+        super().__init__(root, transform=transform, loader=_load_image)
+        self.num_classes = len(self.classes)
+
+
+def imagenet(root: str | Path, split: str, transform: Transform = None) -> Dataset:
+    root = Path(root)
+    list_file = root / "meta" / f"{split}.txt"
+    if list_file.is_file():
+        return ImageList(root / split, list_file, transform)
+    folder = root / split
+    if not folder.is_dir():
+        raise UserError(
+            f"ImageNet {split} split not found: expected class folders '{folder}/<class>/*.JPEG' or a list "
+            f"file '{list_file}' (see README: Preparing datasets)"
+        )
+    try:
+        return _CheckedImageFolder(str(folder), transform)
+    except FileNotFoundError as err:
+        raise UserError(f"ImageNet {split} split at '{folder}' has no class folders with images ({err})") from None
+
+
+_CIFAR = {
+    "cifar100": ("cifar-100-python", {"train": ["train"], "val": ["test"]}, "fine_labels", "meta", "fine_label_names"),
+    "cifar10": (
+        "cifar-10-batches-py",
+        {"train": [f"data_batch_{i}" for i in range(1, 6)], "val": ["test_batch"]},
+        "labels",
+        "batches.meta",
+        "label_names",
+    ),
+}
+
+
+class CIFARPickle(Dataset):
+    """CIFAR-10/100 from the official python pickles (no checksum, no download)."""
+
+    def __init__(self, root: str | Path, name: str, split: str, transform: Transform = None) -> None:
+        folder_name, files, label_key, meta_name, names_key = _CIFAR[name]
+        folder = Path(root) / folder_name
+        images, labels = [], []
+        for file in files[split]:
+            batch = self._unpickle(folder / file, name)
+            if b"data" not in batch and "data" not in batch:
+                raise UserError(f"'{folder / file}' is not a {name} batch (no 'data' entry)")
+            get = (lambda k: batch[k]) if "data" in batch else (lambda k: batch[k.encode()])
+            images.append(np.asarray(get("data"), dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.extend(int(v) for v in get(label_key))
+        self.data = np.concatenate(images)
+        self.targets = labels
+        meta_path = folder / meta_name
+        if meta_path.is_file():
+            meta = self._unpickle(meta_path, name)
+            names = meta.get(names_key, meta.get(names_key.encode()))
+            self.num_classes = len(names)
+        else:
+            self.num_classes = 100 if name == "cifar100" else 10
+        self.transform = transform
+
+    @staticmethod
+    def _unpickle(path: Path, name: str) -> dict:
+        if not path.is_file():
+            raise UserError(
+                f"{name} file not found: expected '{path}' (extract the official python-version archive "
+                "into --data-path)"
+            )
+        try:
+            with open(path, "rb") as f:
+                return pickle.load(f, encoding="latin1")
+        except (pickle.UnpicklingError, EOFError, ValueError) as err:
+            raise UserError(f"'{path}' is not a readable {name} pickle ({err})") from None
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.data[index])
+        return (self.transform(image) if self.transform else image), self.targets[index]
+
+
+class Digits(Dataset):
+    """scikit-learn's bundled handwritten digits as RGB PIL images (8x8, upsampled by the transform)."""
+
+    num_classes = 10
+
+    def __init__(self, split: str, transform: Transform = None, val_fraction: float = 0.2) -> None:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        data = load_digits()
+        images = (data.images * (255.0 / 16.0)).round().astype(np.uint8)
+        train_idx, val_idx = train_test_split(
+            np.arange(len(images)), test_size=val_fraction, random_state=0, stratify=data.target
+        )
+        idx = train_idx if split == "train" else val_idx
+        self.images = images[idx]
+        self.targets = [int(t) for t in data.target[idx]]
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.images[index], mode="L").convert("RGB")
+        return (self.transform(image) if self.transform else image), self.targets[index]
+
+
+def build_dataset(name: str, root: str | None, split: str, transform: Transform = None) -> Dataset:
+    """``split`` is ``train`` or ``val``; the dataset carries ``num_classes``."""
+    if name == "digits":
+        return Digits(split, transform)
+    if root is None:
+        raise UserError(f"--data-path is required for dataset '{name}'")
+    if not Path(root).is_dir():
+        raise UserError(f"--data-path '{root}' does not exist (dataset '{name}')")
+    if name == "imagenet":
+        return imagenet(root, split, transform)
+    if name in _CIFAR:
+        return CIFARPickle(root, name, split, transform)
+    raise UserError(f"unknown dataset '{name}': choose from imagenet, cifar100, cifar10, digits")

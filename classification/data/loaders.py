@@ -1,0 +1,85 @@
+"""Data loaders: distributed sampling, seeded shuffling, optional mixup/cutmix (timm)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+from timm.data import Mixup
+from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data.distributed import DistributedSampler
+
+from classification.data.datasets import build_dataset
+from classification.data.transforms import build_transform
+from distkd.errors import UserError
+from distkd.utils.distributed import DistInfo
+
+
+class ShardSampler(Sampler[int]):
+    """Every ``world_size``-th index from ``rank``: each sample evaluated exactly once over ranks."""
+
+    def __init__(self, length: int, rank: int, world_size: int) -> None:
+        self.indices = list(range(rank, length, world_size))
+
+    def __iter__(self):
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+class SkipBadImages(Dataset):
+    """Replaces an unreadable image by the next readable one and reports it (``--skip-bad-images``)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self.num_classes = dataset.num_classes
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int):
+        for offset in range(len(self.dataset)):
+            try:
+                return self.dataset[(index + offset) % len(self.dataset)]
+            except UserError as err:
+                print(f"warning: skipped {err}", file=sys.stderr)
+        raise UserError("no readable image in the dataset")
+
+
+def build_loaders(args: argparse.Namespace, dist: DistInfo):
+    """Returns ``(train_loader, val_loader, num_classes, mixup_fn)``; ``train_loader`` is None for tests."""
+    val_set = build_dataset(args.dataset, args.data_path, "val", build_transform(args, train=False))
+    pin = dist.device.type == "cuda"
+    val_loader = DataLoader(
+        val_set, batch_size=args.batch_size, sampler=ShardSampler(len(val_set), dist.rank, dist.world_size),
+        num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0,
+    )
+    if not hasattr(args, "epochs"):  # evaluation only
+        return None, val_loader, val_set.num_classes, None
+    train_set = build_dataset(args.dataset, args.data_path, "train", build_transform(args, train=True))
+    if train_set.num_classes != val_set.num_classes:
+        raise UserError(
+            f"train and val splits disagree on the number of classes ({train_set.num_classes} vs "
+            f"{val_set.num_classes}); check --data-path"
+        )
+    if args.skip_bad_images:
+        train_set = SkipBadImages(train_set)
+    per_rank = len(train_set) // dist.world_size
+    if per_rank < args.batch_size:
+        raise UserError(
+            f"batch size {args.batch_size} per process is larger than the {per_rank} training images each of "
+            f"the {dist.world_size} process(es) gets (drop_last would leave no batch); lower --batch-size"
+        )
+    sampler = DistributedSampler(train_set, dist.world_size, dist.rank, shuffle=True, seed=args.seed)
+    train_loader = DataLoader(
+        train_set, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
+        pin_memory=pin, drop_last=True, persistent_workers=args.workers > 0,
+    )
+    mixup_fn = None
+    if args.mixup > 0 or args.cutmix > 0:
+        mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, label_smoothing=args.smoothing,
+                         num_classes=train_set.num_classes)
+    return train_loader, val_loader, train_set.num_classes, mixup_fn
+
+

@@ -1,0 +1,184 @@
+"""Read finished, unfinished and crashed experiments from an experiments folder.
+
+Classification and segmentation runs are folders with ``args.yaml`` and ``metrics.csv``
+(one row per finished epoch / evaluation); detection runs are mmengine work dirs (see
+:mod:`distkd.reproduce.mmdet_runs`).
+"""
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from distkd.reproduce.commands import RECIPES
+
+
+def _recipe_of_config() -> dict[str, str]:
+    """Config file stem -> recipe, from the sweep's recipes (``dist_b2`` -> ``strong``)."""
+    return {Path(config).stem: name for name, recipe in RECIPES.items()
+            for config in (recipe.baseline, recipe.kd[0], recipe.dist[0])}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One experiment: what it trained and how far it got (scores in percent)."""
+
+    path: Path
+    name: str
+    task: str  # classification | segmentation | detection
+    dataset: str
+    student: str
+    teacher: str | None  # None: trained without KD
+    kd: str | None  # the --kd name ("dist_t4", ...); for dense tasks the column ("dist", "dist_mimic")
+    recipe: str
+    seed: int | None
+    total: int | None  # epochs (iterations for segmentation) the run was asked for
+    done: int | None  # epochs finished (last evaluated iteration); None: none yet
+    best: float | None
+    last: float | None
+    teacher_score: float | None = None  # the teacher evaluated before KD (teacher.yaml)
+    unit: str = "epoch"
+
+    @property
+    def finished(self) -> bool:
+        return self.done is not None and self.total is not None and self.done >= self.total
+
+    @property
+    def status(self) -> str:
+        if self.finished:
+            return "finished"
+        if self.done is None:
+            return f"unfinished (no {self.unit} done)"
+        return f"unfinished ({self.done} of {self.total} {self.unit}s done)"
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    with open(path) as handle:
+        data = yaml.safe_load(handle)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a mapping")
+    return data
+
+
+def _float(text: Any) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else value
+
+
+def _read_metrics(path: Path, step_key: str, score_key: str) -> list[tuple[int, float]]:
+    """``(step, score)`` of every complete row; a torn last line of a crashed run is skipped."""
+    if not path.is_file():
+        return []
+    rows = []
+    with open(path, newline="") as handle:
+        for line in csv.DictReader(handle):
+            step, score = _float(line.get(step_key)), _float(line.get(score_key))
+            if step is not None and score is not None:
+                rows.append((int(step), score))
+    return rows
+
+
+def recipe_of(args: dict[str, Any]) -> str:
+    """The training recipe of a classification run, from its config file name, else its options."""
+    config = Path(str(args.get("config") or "")).stem
+    recipes = _recipe_of_config()
+    if config in recipes:
+        return recipes[config]
+    dataset = args.get("dataset")
+    if dataset in ("cifar100", "cifar10"):
+        return "cifar"
+    if dataset == "imagenet":
+        strong = str(args.get("opt", "")).startswith("rmsprop") or bool(args.get("model_ema"))
+        return "strong" if strong else "plain"
+    return str(dataset)
+
+
+def _classification_run(path: Path, args: dict[str, Any]) -> Run:
+    # With model EMA the paper's code validates, ranks and reports the EMA weights.
+    rows = _read_metrics(path / "metrics.csv", "epoch", "val_top1_ema") if args.get("model_ema") else []
+    rows = rows or _read_metrics(path / "metrics.csv", "epoch", "val_top1")
+    teacher_yaml = path / "teacher.yaml"
+    teacher_score = _float(_read_yaml(teacher_yaml).get("top1")) if teacher_yaml.is_file() else None
+    kd = args.get("kd") or None
+    return Run(
+        path=path,
+        name=str(args.get("experiment") or path.name),
+        task="classification",
+        dataset=str(args.get("dataset")),
+        student=str(args.get("model")),
+        teacher=str(args["teacher_model"]) if kd and args.get("teacher_model") else None,
+        kd=kd,
+        recipe=recipe_of(args),
+        seed=args.get("seed"),
+        total=args.get("epochs"),
+        done=rows[-1][0] + 1 if rows else None,  # epochs count from 0
+        best=max(score for _, score in rows) if rows else None,
+        last=rows[-1][1] if rows else None,
+        teacher_score=teacher_score,
+    )
+
+
+_SEG_PAPER_ARCH = {"psp": "pspnet"}  # the trainer's --student-model -> the paper table's name
+
+
+def _seg_model(args: dict[str, Any], role: str) -> str:
+    arch = str(args.get(f"{role}_model"))
+    return f"{_SEG_PAPER_ARCH.get(arch, arch)}_{args.get(f'{role}_backbone')}"
+
+
+def _segmentation_run(path: Path, args: dict[str, Any]) -> Run:
+    # val_miou is a fraction; iterations count from 1 and the last one is always evaluated
+    rows = [(step, 100.0 * score) for step, score in _read_metrics(path / "metrics.csv", "iteration", "val_miou")]
+    distilled = bool(args.get("teacher_model")) and (_float(args.get("lambda_kd")) or 0.0) > 0
+    return Run(
+        path=path,
+        name=path.name,
+        task="segmentation",
+        dataset="cityscapes",
+        student=_seg_model(args, "student"),
+        teacher=_seg_model(args, "teacher") if distilled else None,
+        kd="dist" if distilled else None,
+        recipe="seg",
+        seed=args.get("seed"),
+        total=args.get("max_iterations"),
+        done=rows[-1][0] if rows else None,
+        best=max(score for _, score in rows) if rows else None,
+        last=rows[-1][1] if rows else None,
+        unit="iteration",
+    )
+
+
+def load_run(path: str | Path) -> Run:
+    """The run in ``path`` (a folder holding ``args.yaml``); raises ``ValueError`` if unreadable."""
+    path = Path(path)
+    try:
+        args = _read_yaml(path / "args.yaml")
+    except (OSError, yaml.YAMLError) as err:
+        raise ValueError(f"cannot read {path / 'args.yaml'}: {err}") from None
+    if "student_model" in args:
+        return _segmentation_run(path, args)
+    if "model" not in args:
+        raise ValueError(f"{path / 'args.yaml'} names no model")
+    return _classification_run(path, args)
+
+
+def find_runs(root: str | Path) -> tuple[list[Run], list[str]]:
+    """Every run under ``root`` and a message for each folder that could not be read."""
+    from distkd.reproduce.mmdet_runs import find_mmdet_runs
+
+    root = Path(root)
+    runs, problems = [], []
+    for args_file in sorted(root.rglob("args.yaml")):
+        try:
+            runs.append(load_run(args_file.parent))
+        except ValueError as err:
+            problems.append(" ".join(str(err).split()))
+    mmdet_runs, mmdet_problems = find_mmdet_runs(root)
+    return runs + mmdet_runs, problems + mmdet_problems

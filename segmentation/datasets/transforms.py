@@ -1,0 +1,63 @@
+"""Training and evaluation transforms on (PIL image, train-id label map) pairs.
+
+Training, as in the paper's code: scale by ``s = 0.5 + 0.1 k`` with k uniform in 0..15 (i.e.
+0.5-2.0), pad bottom/right up to the crop (image with the mean colour, label with 255), random
+``crop`` and horizontal flip. Images are normalised with the ImageNet mean/std of the
+torchvision/timm backbone weights. Evaluation: the whole image, normalised only.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+
+from segmentation.datasets.cityscapes import IGNORE_INDEX
+
+MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+
+
+def normalize(image: Image.Image) -> Tensor:
+    array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
+    return (array.float() / 255 - MEAN) / STD
+
+
+def label_tensor(label: np.ndarray | None) -> Tensor:
+    return torch.empty(0, dtype=torch.long) if label is None else torch.from_numpy(label.astype(np.int64))
+
+
+class EvalTransform:
+    def __call__(self, image: Image.Image, label: np.ndarray | None, generator=None) -> tuple[Tensor, Tensor]:
+        return normalize(image), label_tensor(label)
+
+
+class TrainTransform:
+    def __init__(self, crop_size: tuple[int, int] = (512, 1024), scale_range=(0.5, 2.0), flip: bool = True) -> None:
+        self.crop_h, self.crop_w = crop_size
+        low, high = scale_range
+        self.scales = [low + 0.1 * k for k in range(round((high - low) / 0.1) + 1)]
+        self.flip = flip
+
+    def _randint(self, high: int, generator) -> int:
+        """Uniform integer in [0, high]."""
+        return int(torch.randint(high + 1, (1,), generator=generator))
+
+    def __call__(self, image: Image.Image, label: np.ndarray, generator=None) -> tuple[Tensor, Tensor]:
+        img, lbl = normalize(image), label_tensor(label)
+        scale = self.scales[self._randint(len(self.scales) - 1, generator)]
+        h, w = round(img.shape[1] * scale), round(img.shape[2] * scale)
+        img = F.interpolate(img[None], size=(h, w), mode="bilinear", align_corners=False)[0]
+        lbl = F.interpolate(lbl[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
+        pad_h, pad_w = max(self.crop_h - h, 0), max(self.crop_w - w, 0)
+        if pad_h or pad_w:
+            img = F.pad(img, (0, pad_w, 0, pad_h), value=0.0)  # 0 after normalisation = mean colour
+            lbl = F.pad(lbl, (0, pad_w, 0, pad_h), value=IGNORE_INDEX)
+        top = self._randint(img.shape[1] - self.crop_h, generator)
+        left = self._randint(img.shape[2] - self.crop_w, generator)
+        img = img[:, top : top + self.crop_h, left : left + self.crop_w]
+        lbl = lbl[top : top + self.crop_h, left : left + self.crop_w]
+        if self.flip and self._randint(1, generator):
+            img, lbl = img.flip(-1), lbl.flip(-1)
+        return img.contiguous(), lbl.contiguous()

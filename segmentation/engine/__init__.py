@@ -1,0 +1,1 @@
+"""Training and evaluation pieces: losses, metrics, inference, checkpoints."""

@@ -1,0 +1,77 @@
+"""Training state for full resume: model, optimizer, AMP scaler, iteration, best mIoU and RNG.
+
+Everything is stored as tensors and plain containers, so :func:`distkd.utils.checkpoint.safe_load`
+(``weights_only=True``) reads it back. RNG states are those of the rank that saves (rank 0).
+"""
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from distkd.errors import UserError
+from distkd.utils.checkpoint import atomic_save, load_state_dict_strict, safe_load
+
+
+def rng_state() -> dict[str, Any]:
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": pos, "gauss": (has_gauss, cached)},
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    numpy = state["numpy"]
+    np.random.set_state(("MT19937", numpy["keys"].numpy().astype(np.uint32), numpy["pos"], *numpy["gauss"]))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_state(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    iteration: int,
+    best_miou: float,
+    args: dict[str, Any],
+) -> None:
+    """Write the training state atomically (a crash leaves the previous file intact)."""
+    atomic_save(
+        {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict(),
+            "iteration": iteration,
+            "best_miou": best_miou,
+            "rng": rng_state(),
+            "args": args,
+        },
+        path,
+    )
+
+
+def load_state(
+    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+) -> tuple[int, float]:
+    """Restore a :func:`save_state` file; returns ``(iteration, best_miou)``."""
+    state = safe_load(path, "resume checkpoint")
+    if not isinstance(state, dict) or not {"model", "optimizer", "iteration"} <= state.keys():
+        raise UserError(f"'{path}' is not a training checkpoint of tools/train_seg.py (no optimizer/iteration)")
+    load_state_dict_strict(model, state["model"], f"resume checkpoint '{path}'")
+    optimizer.load_state_dict(state["optimizer"])
+    if "scaler" in state:
+        scaler.load_state_dict(state["scaler"])
+    if "rng" in state:
+        set_rng_state(state["rng"])
+    return int(state["iteration"]), float(state.get("best_miou", -1.0))

@@ -1,0 +1,93 @@
+"""Evaluate a segmentation checkpoint on Cityscapes val (mIoU, per-class IoU), optionally multi-scale
++ flip, and save predictions as Cityscapes palette PNGs (pixel values = official label ids, the
+format of the evaluation server; colours = the Cityscapes palette). Works on the test split too
+(predictions only). Launch with ``torchrun`` to split the images over GPUs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from distkd.errors import UserError
+from distkd.utils.checkpoint import extract_state_dict, safe_load
+from distkd.utils.distributed import cleanup_distributed, init_distributed
+from distkd.utils.logging import setup_logger
+from segmentation.datasets import NUM_CLASSES, Cityscapes, EvalTransform, ShardSampler, colorize
+from segmentation.engine.inference import predict
+from segmentation.engine.metrics import ConfusionMatrix
+from segmentation.engine.records import format_iou
+from segmentation.models import build_segmentor, load_segmentor_weights
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--model", default="deeplabv3", help="deeplabv3, psp, deeplab_mobile or psp_mobile")
+    p.add_argument("--backbone", default=None, help="as at training (default: resnet18 / mobilenetv2)")
+    p.add_argument("--checkpoint", "--pretrained", required=True, metavar="PATH", help="best.pth / last.pth")
+    p.add_argument("--data", default="data/cityscapes", help="Cityscapes root")
+    p.add_argument("--split", default="val", choices=["train", "val", "test"])
+    p.add_argument("--list", default=None, help="list file instead of scanning the layout")
+    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.75 1.0 1.25 1.5 1.75")
+    p.add_argument("--flip", action="store_true", help="add horizontally flipped predictions")
+    p.add_argument("--save-pred", default=None, metavar="DIR", help="write <name>.png predictions here")
+    p.add_argument("--out", default=None, metavar="JSON", help="write mIoU and per-class IoU here")
+    p.add_argument("--amp", action="store_true")
+    p.add_argument("--workers", "-j", type=int, default=4)
+    p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    return p
+
+
+def load_model(args: argparse.Namespace) -> torch.nn.Module:
+    state = extract_state_dict(safe_load(args.checkpoint, "checkpoint"), f"checkpoint '{args.checkpoint}'")
+    aux = any(k.startswith(("aux_head.", "auxlayer.")) for k in state)  # this code's / the paper code's
+    model = build_segmentor(args.model, args.backbone, NUM_CLASSES, aux)
+    load_segmentor_weights(model, args.checkpoint, "checkpoint")
+    return model
+
+
+@torch.no_grad()
+def run(args: argparse.Namespace) -> dict:
+    info = init_distributed(args.device)
+    logger = setup_logger("segmentation.test", None, info.is_main)
+    device, amp = info.device, args.amp and info.device.type == "cuda"
+    dataset = Cityscapes(args.data, args.split, args.list, EvalTransform())
+    loader = DataLoader(dataset, batch_size=1, sampler=ShardSampler(len(dataset), info.rank, info.world_size),
+                        num_workers=args.workers)
+    model = load_model(args).to(device).eval()
+    out_dir = Path(args.save_pred) if args.save_pred else None
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    matrix = ConfusionMatrix(NUM_CLASSES, device=device)
+    for images, labels, names in tqdm(loader, desc=args.split, disable=not info.is_main):
+        with torch.autocast(device.type, enabled=amp):
+            pred = predict(model, images.to(device), args.scales, args.flip).argmax(1)
+        if dataset.with_labels:
+            matrix.update(pred, labels.to(device))
+        if out_dir is not None:
+            for name, p in zip(names, pred.cpu().numpy()):
+                colorize(p).save(out_dir / f"{name}.png")
+    result = {"checkpoint": str(args.checkpoint), "split": args.split, "scales": args.scales, "flip": args.flip}
+    if dataset.with_labels:
+        matrix.all_reduce()
+        iou = matrix.iou()
+        result.update(miou=matrix.miou(), pixel_accuracy=matrix.pixel_accuracy(), iou=iou.tolist())
+        logger.info("%s mIoU %.4f, pixel acc %.4f\n%s", args.split, result["miou"], result["pixel_accuracy"],
+                    format_iou(iou))
+    if out_dir is not None:
+        logger.info("predictions written to %s", out_dir)
+    if args.out and info.is_main:
+        Path(args.out).write_text(json.dumps(result, indent=2))
+    cleanup_distributed()
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = get_args_parser().parse_args(argv)
+    if args.split == "test" and not args.save_pred:
+        raise UserError("the test split has no labels: pass --save-pred DIR to write the predictions")
+    return run(args)

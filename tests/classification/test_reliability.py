@@ -1,0 +1,181 @@
+"""Bad input: one clear line, exit code 2, no traceback, nothing written; crashes lose nothing."""
+import csv
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from classification.models import build_model
+from classification.train import main
+from distkd.utils.cli import run_cli
+from tests.conftest import ROOT
+
+CONFIG = str(ROOT / "configs" / "digits.yaml")
+QUICK = ["-c", CONFIG, "--device", "cpu", "--max-iters-per-epoch", "2", "--image-size", "16", "-b", "16",
+         "--epochs", "1", "--model", "cifar_resnet8"]
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.getcwd, ())
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory) -> dict[str, str]:
+    root = tmp_path_factory.mktemp("inputs")
+    torch.save({"model": build_model("cifar_resnet14", 10).state_dict()}, root / "teacher14.pth")
+    torch.save({"model": build_model("cifar_resnet14", 100).state_dict()}, root / "teacher14_c100.pth")
+    torch.save({"model": {"w": torch.zeros(1)}, "code": Payload()}, root / "evil.pth")
+    (root / "notckpt.pth").write_text("hello")
+    (root / "badyaml.yaml").write_text("lr: 0.1\nepochs: [1\n")
+    (root / "typo.yaml").write_text("lerning_rate: 0.1\n")
+    (root / "imagenet_wrong").mkdir()
+    (root / "imagenet_wrong" / "images").mkdir()
+    ro = root / "readonly"
+    ro.mkdir()
+    ro.chmod(0o500)
+    return {k: str(root / v) for k, v in {"t14": "teacher14.pth", "t14_100": "teacher14_c100.pth",
+                                           "evil": "evil.pth", "notckpt": "notckpt.pth", "badyaml": "badyaml.yaml",
+                                           "typo": "typo.yaml", "wrong": "imagenet_wrong", "ro": "readonly",
+                                           "root": "."}.items()}
+
+
+KD = ["--kd", "dist", "--teacher-model", "cifar_resnet14"]
+CASES = {
+    "missing data path": (["--dataset", "imagenet", "--data-path", "/nonexistent/imagenet"], "does not exist"),
+    "wrong dataset layout": (["--dataset", "imagenet", "--data-path", "{wrong}"], "ImageNet val split not found"),
+    "cifar without pickles": (["--dataset", "cifar100", "--data-path", "{wrong}"], "cifar-100-python/test"),
+    "unknown model": (["--model", "resnet8"], "unknown model 'resnet8'"),
+    "unknown teacher model": (["--kd", "dist", "--teacher-model", "cifar_resnet99"], "Did you mean"),
+    "unknown kd method": (["--kd", "dits", "--teacher-model", "cifar_resnet14"], "unknown --kd method 'dits'"),
+    "kd without teacher": (["--kd", "dist"], "needs a teacher"),
+    "teacher without kd": (["--teacher-model", "cifar_resnet14"], "without --kd"),
+    "unknown yaml key": (["-c", "{typo}"], "unknown key 'lerning_rate'"),
+    "yaml syntax error": (["-c", "{badyaml}"], r"YAML syntax error .* line \d+, column \d+"),
+    "missing config": (["-c", "/nonexistent.yaml"], "config file not found"),
+    "teacher checkpoint missing": (KD + ["--teacher-ckpt", "/nonexistent/t.pth"], "teacher checkpoint not found"),
+    "teacher of another architecture": (KD[:-1] + ["cifar_resnet20", "--teacher-ckpt", "{t14}"], "missing keys"),
+    "teacher with other num_classes": (
+        KD + ["--teacher-ckpt", "{t14_100}"], r"fc.weight \(100, 64\) vs model \(10, 64\)"),
+    "teacher checkpoint with pickled code": (KD + ["--teacher-ckpt", "{evil}"], "refused for safety"),
+    "teacher file not a checkpoint": (KD + ["--teacher-ckpt", "{notckpt}"], "not a (readable )?PyTorch checkpoint"),
+    "resume file not a checkpoint": (["--resume", "{notckpt}"], "not a (readable )?PyTorch checkpoint"),
+    "resume file is weights only": (["--resume", "{t14}"], "not a training checkpoint"),
+    "resume file missing": (["--resume", "/nonexistent/last.pth"], "resume checkpoint not found"),
+    "batch larger than dataset": (["-b", "5000"], "batch size 5000 .* larger than the 1437"),
+    "gpu without gpu": (["--device", "cuda"], "no CUDA GPU is visible"),
+    "zero temperature": (KD[:1] + ["dist_t0"] + KD[2:] + ["--teacher-ckpt", "{t14}"], "tau must be > 0"),
+    "negative temperature": (KD + ["--teacher-ckpt", "{t14}", "--kd-loss-kwargs", "tau=-1"], "must be > 0"),
+    "bad kd kwargs": (KD + ["--teacher-ckpt", "{t14}", "--kd-loss-kwargs", "alpha=1"], "bad --kd-loss-kwargs"),
+    "zero epochs": (["--epochs", "0"], "--epochs must be positive"),
+    "non-writable experiment folder": (["--output", "{ro}/sub"], "not a writable folder"),
+    "experiment folder under a file": (["--output", "{notckpt}/sub"], "not a writable folder"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_clear_line_and_writes_nothing(case, files, tmp_path, capsys):
+    extra, pattern = CASES[case]
+    if case == "non-writable experiment folder" and os.geteuid() == 0:
+        pytest.skip("root can write anywhere")
+    argv = QUICK + ["--output", str(tmp_path / "out"), "--experiment", "e"] + [a.format(**files) for a in extra]
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(lambda: main(argv))
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err, err
+    assert re.search(pattern, err), err
+    assert not (tmp_path / "out").exists()  # nothing written
+
+
+def run_quick(tmp_path: Path, *extra: str) -> None:
+    main(QUICK + ["--output", str(tmp_path), "--experiment", "e", *extra])
+
+
+def test_disk_full_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
+    run_quick(tmp_path, "--epochs", "2", "--stop-after-epochs", "1")
+
+    def no_space(*_):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("distkd.utils.checkpoint.os.fsync", no_space)
+    with pytest.raises(SystemExit):
+        run_cli(lambda: run_quick(tmp_path, "--epochs", "2", "--resume", "auto"))
+    assert "No space left on device" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert torch.load(tmp_path / "e" / "last.pth", weights_only=True)["epoch"] == 0
+    assert not list((tmp_path / "e").glob(".*.tmp"))
+
+
+def test_non_finite_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(tmp_path, capsys):
+    run_quick(tmp_path, "--epochs", "2", "--stop-after-epochs", "1")
+    with pytest.raises(SystemExit):
+        run_cli(lambda: run_quick(tmp_path, "--epochs", "2", "--resume", "auto", "--lr", "1e30",
+                                  "--warmup-epochs", "0"))
+    assert re.search(r"non-finite loss at epoch 1 iteration \d", capsys.readouterr().err)
+    assert torch.load(tmp_path / "e" / "last.pth", weights_only=True)["epoch"] == 0
+
+
+def test_memory_does_not_grow_across_epochs(tmp_path):
+    run_quick(tmp_path, "--epochs", "8", "--max-iters-per-epoch", "4")
+    rows = list(csv.DictReader(open(tmp_path / "e" / "metrics.csv")))
+    rss = [float(r["rss_mb"]) for r in rows]
+    assert max(rss[2:]) - rss[2] < 25, rss  # after warm-up epochs: flat within 25 MB
+
+
+def _spawn(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, str(ROOT / "tools/train.py"), *QUICK, "--output", str(tmp_path), "--experiment", name,
+           "--deterministic", "--max-iters-per-epoch", "8", "--epochs", "3", *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+
+
+def _wait_for_epochs(metrics: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+    end = time.time() + timeout
+    while time.time() < end and proc.poll() is None:
+        if metrics.exists() and len(metrics.read_text().strip().splitlines()) > count:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"run did not reach {count} epochs: {proc.stderr.read() if proc.poll() is not None else ''}")
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
+    straight = _spawn(tmp_path, "straight")
+    killed = _spawn(tmp_path, "killed")
+    _wait_for_epochs(tmp_path / "killed" / "metrics.csv", 1, killed)
+    time.sleep(0.3)  # inside epoch 1
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert torch.load(tmp_path / "killed" / "last.pth", weights_only=True)["epoch"] >= 0  # intact, loadable
+    resumed = _spawn(tmp_path, "killed", "--resume", "auto")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    a = torch.load(tmp_path / "straight" / "last.pth", weights_only=True)
+    b = torch.load(tmp_path / "killed" / "last.pth", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
+    rows_a = list(csv.DictReader(open(tmp_path / "straight" / "metrics.csv")))
+    rows_b = list(csv.DictReader(open(tmp_path / "killed" / "metrics.csv")))
+    assert [r["val_top1"] for r in rows_a] == [r["val_top1"] for r in rows_b]
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_workers_cleanly_and_the_run_resumes(tmp_path):
+    proc = _spawn(tmp_path, "int", "-j", "2")
+    _wait_for_epochs(tmp_path / "int" / "metrics.csv", 1, proc)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert "interrupted" in proc.stderr.read()
+    time.sleep(1)
+    leftover = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftover == [], "data-loader workers outlived the run"
+    resumed = _spawn(tmp_path, "int", "-j", "2", "--resume", "auto")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert torch.load(tmp_path / "int" / "last.pth", weights_only=True)["epoch"] == 2

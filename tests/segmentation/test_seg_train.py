@@ -1,0 +1,118 @@
+"""The trainer end to end on a tiny Cityscapes tree: KD iterations, resume, refusals, 2-process gloo."""
+import csv
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from distkd.errors import UserError
+from distkd.utils.checkpoint import safe_load
+from segmentation import test as seg_test
+from segmentation.datasets.cityscapes import TRAIN_ID_TO_LABEL_ID
+from segmentation.models import build_segmentor
+from segmentation.train import main
+
+ROOT = Path(__file__).resolve().parents[2]
+TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-progress", "--log-interval", "1",
+        "--val-interval", "100", "--device", "cpu"]  # fmt: skip
+
+
+def rows(path: Path) -> list[dict]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture
+def teacher_ckpt(tmp_path) -> Path:
+    torch.manual_seed(0)
+    path = tmp_path / "teacher.pth"
+    torch.save(build_segmentor("deeplabv3", "resnet18").state_dict(), path)
+    return path
+
+
+def test_kd_iterations_decrease_dist(cityscapes, tmp_path, teacher_ckpt):
+    save = tmp_path / "kd"
+    main(["--data", str(cityscapes), "--save-dir", str(save), "--max-iterations", "8", *TINY,
+          "--teacher-model", "deeplabv3", "--teacher-backbone", "resnet18", "--teacher-pretrained", str(teacher_ckpt),
+          "--student-model", "psp", "--student-backbone", "resnet18"])  # fmt: skip
+    kd = [float(r["loss_kd"]) for r in rows(save / "train_log.csv")]
+    assert len(kd) == 8 and all(v > 0 for v in kd)
+    assert sum(kd[-3:]) / 3 < 0.9 * sum(kd[:3]) / 3, kd
+    metrics = rows(save / "metrics.csv")
+    assert [r["iteration"] for r in metrics] == ["8"] and 0 <= float(metrics[0]["val_miou"]) <= 1
+    ious = [v for k, v in metrics[0].items() if k.startswith("iou_")]
+    assert len(ious) == 19 and all(v == "" or 0 <= float(v) <= 1 for v in ious)  # "": class absent
+    assert list((save / "tb").glob("events.out.tfevents.*"))
+    for name in ("args.yaml", "last.pth", "best.pth", "log.txt"):
+        assert (save / name).is_file()
+    state = safe_load(save / "last.pth")
+    assert state["iteration"] == 8 and not any(k.startswith("teacher") for k in state["model"])
+
+    # the checkpoint evaluates with tools/test_seg.py and writes palette PNGs holding label ids
+    out = seg_test.main(["--model", "psp", "--backbone", "resnet18", "--checkpoint", str(save / "best.pth"),
+                         "--data", str(cityscapes), "--workers", "0", "--device", "cpu", "--save-pred",
+                         str(tmp_path / "pred"), "--scales", "0.5", "1.0", "--flip"])  # fmt: skip
+    assert 0 <= out["miou"] <= 1 and len(out["iou"]) == 19
+    from PIL import Image
+
+    pngs = sorted((tmp_path / "pred").glob("*.png"))
+    assert len(pngs) == 2
+    image = Image.open(pngs[0])
+    assert image.mode == "P" and image.size == (128, 64)
+    values = set(torch.tensor(list(image.get_flattened_data())).unique().tolist())
+    assert values <= set(TRAIN_ID_TO_LABEL_ID)  # official label ids, as the test server reads them
+
+
+def test_resume_continues_at_the_right_iteration(cityscapes, tmp_path):
+    common = ["--data", str(cityscapes), "--max-iterations", "4", *TINY, "--student-model", "deeplabv3"]
+    main([*common, "--save-dir", str(tmp_path / "full")])
+    main([*common, "--save-dir", str(tmp_path / "split"), "--stop-iteration", "2"])
+    half = safe_load(tmp_path / "split" / "last.pth")
+    assert half["iteration"] == 2
+    main([*common, "--save-dir", str(tmp_path / "split"), "--resume"])
+    full, split = safe_load(tmp_path / "full" / "last.pth"), safe_load(tmp_path / "split" / "last.pth")
+    assert split["iteration"] == 4
+    assert [r["iteration"] for r in rows(tmp_path / "split" / "train_log.csv")] == ["1", "2", "3", "4"]
+    for key, value in full["model"].items():
+        torch.testing.assert_close(split["model"][key], value, msg=key)
+    momentum_full = [s["momentum_buffer"] for s in full["optimizer"]["state"].values()]
+    momentum_split = [s["momentum_buffer"] for s in split["optimizer"]["state"].values()]
+    for a, b in zip(momentum_full, momentum_split):
+        torch.testing.assert_close(a, b)
+    assert len(momentum_full) == len(momentum_split) > 0
+
+
+def test_refusals_are_one_line_errors(cityscapes, tmp_path, teacher_ckpt):
+    common = ["--data", str(cityscapes), "--max-iterations", "1", *TINY]
+    main([*common, "--save-dir", str(tmp_path / "run")])
+    with pytest.raises(UserError, match="--resume"):
+        main([*common, "--save-dir", str(tmp_path / "run")])
+    with pytest.raises(UserError, match="--teacher-pretrained"):
+        main([*common, "--save-dir", str(tmp_path / "kd"), "--teacher-model", "deeplabv3"])
+    with pytest.raises(UserError, match="missing keys"):  # deeplabv3 weights for a psp teacher
+        main([*common, "--save-dir", str(tmp_path / "kd"), "--teacher-model", "psp", "--teacher-backbone",
+              "resnet18", "--teacher-pretrained", str(teacher_ckpt)])  # fmt: skip
+
+
+@pytest.mark.slow
+def test_two_process_gloo_run(cityscapes, tmp_path, teacher_ckpt):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(ROOT / "tools" / "train_seg.py"), "--data", str(cityscapes), "--save-dir", str(tmp_path / "ddp"),
+           "--max-iterations", "2", *TINY, "--batch-size", "4", "--teacher-model", "deeplabv3",
+           "--teacher-backbone", "resnet18", "--teacher-pretrained", str(teacher_ckpt)]  # fmt: skip
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        _, stderr = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and both workers
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
+    assert [r["iteration"] for r in rows(tmp_path / "ddp" / "metrics.csv")] == ["2"]
+    assert safe_load(tmp_path / "ddp" / "last.pth")["iteration"] == 2

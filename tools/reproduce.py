@@ -1,0 +1,53 @@
+"""Print (default) or run, in order, every command that reproduces one of the paper's tables.
+
+    python tools/reproduce.py cifar100                 # dry run: print the commands
+    python tools/reproduce.py cifar100 --seeds 3 --run # train teachers, then every student
+    python tools/reproduce.py digits --run --extra "--epochs 2"   # the CPU-sized check
+
+With --run, finished experiments are skipped and interrupted ones continue (--resume auto), so a
+sweep stopped by a failure resumes by running the same command again. See docs/reproduce.md.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from distkd.reproduce.commands import METHODS, format_plan, plan  # noqa: E402
+from distkd.reproduce.paper import TABLES  # noqa: E402
+from distkd.reproduce.sweep import run_jobs  # noqa: E402
+from distkd.utils.cli import run_cli  # noqa: E402
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("table", choices=TABLES, help="which table to reproduce")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--dry-run", dest="run", action="store_false", help="print the commands (default)")
+    mode.add_argument("--run", dest="run", action="store_true", help="launch them in order, stop at the first failure")
+    parser.set_defaults(run=False)
+    parser.add_argument("--seeds", type=int, default=3, help="seeds per student: 0..N-1 (default 3)")
+    parser.add_argument("--gpus", type=int, default=None,
+                        help="GPUs per run (default: the paper's: 8 for ImageNet, Cityscapes, COCO; 1 for CIFAR; "
+                        "0 (CPU) for digits)")
+    parser.add_argument("--output", default="experiments", help="experiments folder (default: experiments)")
+    parser.add_argument("--extra", default="",
+                        help='options appended to every command, e.g. "--epochs 2" (one bare flag: --extra=--amp)')
+    parser.add_argument("--only", action="append", choices=METHODS,
+                        help="keep only these runs (repeatable; dist includes COCO's DIST+mimic)")
+    return parser
+
+
+def main() -> None:
+    args = get_args_parser().parse_args()
+    jobs = plan(args.table, seeds=args.seeds, gpus=args.gpus, output=args.output, extra=args.extra, only=args.only)
+    if not args.run:
+        print(format_plan(jobs))
+        return
+    sys.exit(run_jobs(jobs))
+
+
+if __name__ == "__main__":
+    run_cli(main)
