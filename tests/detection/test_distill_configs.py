@@ -141,3 +141,28 @@ def test_weights_load_from_local_files(tiny_coco, tmp_path):
         torch.testing.assert_close(model.teacher.state_dict()[key], value)
     torch.testing.assert_close(model.student.backbone.conv1.weight, resnet.conv1.weight)
     torch.testing.assert_close(model.student.backbone.layer4[2].conv3.weight, resnet.layer4[2].conv3.weight)
+
+
+@pytest.mark.parametrize("name", ["faster-rcnn_r50_fpn_2x_coco.py", "retinanet_r50_fpn_2x_coco.py"])
+def test_baseline_configs_are_mmdets_with_a_local_backbone(name, tiny_coco, tmp_path):
+    from mmengine.config import Config
+    from mmengine.hub import get_config
+    from mmengine.registry import MODELS, init_default_scope
+
+    from detection.checkpoints import weight_files
+    from tests.detection.tiny import DET_CONFIGS
+
+    cfg = Config.fromfile(str(DET_CONFIGS / name))
+    mmdet_cfg = get_config(f"mmdet::{name.split('_')[0]}/{name}".replace("faster-rcnn/", "faster_rcnn/"))
+    assert list(weight_files(cfg.model, "model")) == [
+        ("model.backbone.init_cfg.checkpoint", "checkpoints/resnet50-0676ba61.pth")]
+    cfg.model.backbone.init_cfg = mmdet_cfg.model.backbone.init_cfg = None
+    def unscoped(node):  # mmengine tags dicts inherited through `mmdet::` with _scope_
+        if isinstance(node, dict):
+            return {k: unscoped(v) for k, v in node.items() if k != "_scope_"}
+        return [unscoped(v) for v in node] if isinstance(node, (list, tuple)) else node
+
+    assert unscoped(cfg.model.to_dict()) == unscoped(mmdet_cfg.model.to_dict())
+    assert unscoped(cfg.train_cfg.to_dict()) == unscoped(mmdet_cfg.train_cfg.to_dict())
+    init_default_scope("mmdet")
+    assert type(MODELS.build(cfg.model)).__name__ in ("FasterRCNN", "RetinaNet")
