@@ -35,14 +35,18 @@ from distkd.losses import dist_kd  # noqa: E402
 
 @MODELS.register_module()
 class DISTKDLoss(dist_kd.DISTLoss):
-    """``loss_weight * DIST(preds_S, preds_T)``; the teacher side is detached."""
+    """``loss_weight * DIST(preds_S, preds_T)``: the project's ``DISTLoss`` (``beta``, ``gamma``,
+    ``tau`` and its other options in ``dist_kwargs``); the teacher side is detached."""
 
-    def __init__(self, beta: float = 1.0, gamma: float = 1.0, tau: float = 1.0, loss_weight: float = 1.0) -> None:
-        super().__init__(beta=beta, gamma=gamma, tau=tau)
+    def __init__(self, loss_weight: float = 1.0, **dist_kwargs) -> None:
+        super().__init__(**dist_kwargs)
         self.loss_weight = float(loss_weight)
 
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:  # noqa: N803 (mmrazor's names)
         return self.loss_weight * super().forward(preds_S, preds_T.detach())
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, loss_weight={self.loss_weight}"
 
 
 def anchor_class_logits(cls_score: Tensor, num_classes: int, background: bool = True) -> Tensor:
@@ -67,8 +71,8 @@ class AnchorSigmoidDISTLoss(DISTKDLoss):
 
     def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:  # noqa: N803
         z_s = anchor_class_logits(preds_S, self.num_classes, self.background)
-        z_t = anchor_class_logits(preds_T.detach(), self.num_classes, self.background)
-        return self.loss_weight * dist_kd.dist_loss(z_s, z_t, self.beta, self.gamma, self.tau, self.eps)
+        z_t = anchor_class_logits(preds_T, self.num_classes, self.background)
+        return super().forward(z_s, z_t)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, num_classes={self.num_classes}, background={self.background}"

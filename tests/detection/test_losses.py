@@ -35,13 +35,13 @@ def test_registered_loss_is_the_project_dist(registry):
 
 def test_registered_losses_call_dist_kd(registry, monkeypatch):
     calls = []
-    real = dist_kd.dist_loss
+    real = dist_kd.DISTLoss.forward
 
-    def spy(*args, **kwargs):
-        calls.append(args[0].shape)
-        return real(*args, **kwargs)
+    def spy(self, z_s, z_t):
+        calls.append(z_s.shape)
+        return real(self, z_s, z_t)
 
-    monkeypatch.setattr(dist_kd, "dist_loss", spy)
+    monkeypatch.setattr(dist_kd.DISTLoss, "forward", spy)
     registry.build(dict(type="DISTKDLoss"))(torch.randn(4, 5), torch.randn(4, 5))
     anchor_loss = registry.build(dict(type="AnchorSigmoidDISTLoss", num_classes=3))
     anchor_loss(torch.randn(2, 27, 4, 4), torch.randn(2, 27, 4, 4))
