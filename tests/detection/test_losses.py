@@ -1,0 +1,96 @@
+"""DIST in mmrazor's registry is the project's distkd/losses/dist_kd.py; the per-anchor sigmoid ->
+distribution mapping of RetinaNet's retina_cls outputs."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools/install_openmmlab.sh")
+pytest.importorskip("mmrazor")
+pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
+
+from detection import losses  # noqa: E402
+from distkd.losses import dist_kd  # noqa: E402
+
+
+@pytest.fixture
+def registry():
+    """mmrazor's MODELS, with mmrazor as the default scope (as inside the configs' distiller)."""
+    from mmengine.registry import DefaultScope
+    from mmrazor.registry import MODELS
+
+    with DefaultScope.overwrite_default_scope("mmrazor"):
+        yield MODELS
+
+
+def test_registered_loss_is_the_project_dist(registry):
+    cls = registry.get("DISTKDLoss")
+    assert cls is losses.DISTKDLoss and issubclass(cls, dist_kd.DISTLoss)
+    loss = registry.build(dict(type="DISTKDLoss", beta=2.0, gamma=0.5, tau=1.5, loss_weight=3.0))
+    z_s, z_t = torch.randn(16, 81), torch.randn(16, 81)
+    torch.testing.assert_close(loss(z_s, z_t), 3.0 * dist_kd.dist_loss(z_s, z_t, beta=2.0, gamma=0.5, tau=1.5))
+    # mmrazor's own classification DISTLoss keeps its name and code.
+    assert registry.get("DISTLoss") is not cls
+
+
+def test_registered_losses_call_dist_kd(registry, monkeypatch):
+    calls = []
+    real = dist_kd.DISTLoss.forward
+
+    def spy(self, z_s, z_t):
+        calls.append(z_s.shape)
+        return real(self, z_s, z_t)
+
+    monkeypatch.setattr(dist_kd.DISTLoss, "forward", spy)
+    registry.build(dict(type="DISTKDLoss"))(torch.randn(4, 5), torch.randn(4, 5))
+    anchor_loss = registry.build(dict(type="AnchorSigmoidDISTLoss", num_classes=3))
+    anchor_loss(torch.randn(2, 27, 4, 4), torch.randn(2, 27, 4, 4))
+    assert calls == [torch.Size([4, 5]), torch.Size([2, 4, 9, 4, 4])]
+
+
+def test_teacher_gets_no_gradient():
+    z_s = torch.randn(8, 6, requires_grad=True)
+    z_t = torch.randn(8, 6, requires_grad=True)
+    losses.DISTKDLoss()(z_s, z_t).backward()
+    assert z_s.grad is not None and z_s.grad.abs().sum() > 0 and z_t.grad is None
+
+
+def test_anchor_layout_follows_mmdet():
+    """Channel a*C + c of retina_cls is anchor a, class c (mmdet: permute(0, 2, 3, 1).reshape(-1, C))."""
+    n, a, c, h, w = 2, 3, 4, 5, 6
+    score = torch.randn(n, a * c, h, w)
+    logits = losses.anchor_class_logits(score, num_classes=c, background=True)
+    assert logits.shape == (n, c + 1, a, h, w)
+    per_anchor = score.permute(0, 2, 3, 1).reshape(-1, c)  # mmdet's order: (n, h, w, a) rows
+    ours = logits[:, :c].permute(0, 3, 4, 2, 1).reshape(-1, c)
+    torch.testing.assert_close(ours, per_anchor)
+    assert torch.all(logits[:, c] == 0)
+    assert losses.anchor_class_logits(score, c, background=False).shape == (n, c, a, h, w)
+    with pytest.raises(ValueError, match="multiple of num_classes"):
+        losses.anchor_class_logits(score, num_classes=5)
+
+
+def test_background_logit_extends_the_sigmoid():
+    """One class: softmax([z, 0]) is exactly [sigmoid(z), 1 - sigmoid(z)]; many: p_c = e^z_c / (1 + sum e^z)."""
+    z = torch.randn(2, 9, 3, 3)  # 9 anchors, 1 class
+    p = losses.anchor_class_logits(z, num_classes=1).softmax(dim=1)
+    torch.testing.assert_close(p[:, 0], torch.sigmoid(z))
+    torch.testing.assert_close(p[:, 1], 1 - torch.sigmoid(z))
+    z = torch.randn(1, 2 * 4, 2, 2)
+    p = losses.anchor_class_logits(z, num_classes=4).softmax(dim=1)
+    odds = z.reshape(1, 2, 4, 2, 2).transpose(1, 2).exp()
+    torch.testing.assert_close(p[:, :4], odds / (1 + odds.sum(1, keepdim=True)))
+
+
+def test_every_anchor_is_a_sample():
+    """The dense DIST equals DIST on the (anchors, C+1) matrix of per-anchor logits."""
+    n, a, c, h, w = 2, 9, 80, 4, 5
+    s, t = torch.randn(n, a * c, h, w), torch.randn(n, a * c, h, w)
+    loss = losses.AnchorSigmoidDISTLoss(num_classes=c, loss_weight=2.0)(s, t)
+
+    def matrix(x):
+        rows = x.permute(0, 2, 3, 1).reshape(-1, c)
+        return torch.cat([rows, torch.zeros(len(rows), 1)], dim=1)
+
+    torch.testing.assert_close(loss, 2.0 * dist_kd.dist_loss(matrix(s), matrix(t)))
+    assert float(losses.AnchorSigmoidDISTLoss(num_classes=c)(s, s)) == pytest.approx(0.0, abs=1e-5)

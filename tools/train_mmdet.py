@@ -1,0 +1,112 @@
+"""Train an OpenMMLab distillation config of this project (mmdet / mmseg student, mmrazor algorithm).
+
+    python tools/train_mmdet.py configs/detection/faster-rcnn_r50_dist_cascade-mask-rcnn_x101_2x_coco.py \
+        --work-dir work_dirs/frcnn_dist [--teacher-ckpt FILE] [--student-backbone-ckpt FILE] \
+        [--resume [CHECKPOINT]] [--amp] [--cfg-options key=value ...] [--launcher pytorch|slurm]
+
+Multi-GPU / multi-node: ``sh tools/dist_train_mmdet.sh CONFIG GPUS WORK_DIR``; slurm:
+``sh tools/slurm_train_mmdet.sh PARTITION JOB_NAME CONFIG WORK_DIR``. The torch-2.14 shims are applied
+and the plugin registered before mmengine's Runner is built; every weight file the config names
+is checked first (a missing one is a one-line error naming its path).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+# mmengine imports pkg_resources (setuptools < 81 is kept for it); its deprecation notice is noise here.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+
+from detection import compat  # noqa: E402
+
+compat.apply()
+
+from distkd.errors import UserError  # noqa: E402
+from distkd.utils.cli import run_cli  # noqa: E402
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from mmengine.config import DictAction
+
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("config", help="mmengine config, e.g. configs/detection/*.py")
+    p.add_argument("--work-dir", help="folder for logs and checkpoints (default: work_dirs/<config name>)")
+    p.add_argument("--teacher-ckpt", help="teacher weights (overrides the config's teacher_ckpt)")
+    p.add_argument("--student-backbone-ckpt", help="student backbone ImageNet weights (overrides the config's)")
+    p.add_argument("--resume", nargs="?", const="auto", help="resume from CHECKPOINT, or the latest in work-dir")
+    p.add_argument("--amp", action="store_true", help="mixed precision (AmpOptimWrapper)")
+    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
+    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
+    p.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    return args
+
+
+def build_config(args: argparse.Namespace):
+    """The config with the command line's overrides applied."""
+    from mmengine.config import Config
+
+    if not os.path.isfile(args.config):
+        raise UserError(f"config not found: {args.config}")
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    if args.teacher_ckpt:
+        if "teacher_ckpt" not in cfg.model:
+            raise UserError(f"--teacher-ckpt given but {args.config} has no model.teacher_ckpt")
+        cfg.model.teacher_ckpt = args.teacher_ckpt
+    if args.student_backbone_ckpt:
+        student = cfg.model.get("architecture", cfg.model)
+        student.backbone.init_cfg = dict(type="Pretrained", checkpoint=args.student_backbone_ckpt)
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    cfg.work_dir = args.work_dir or cfg.get("work_dir") or os.path.join("work_dirs", name)
+    if args.amp:
+        cfg.optim_wrapper.type = "AmpOptimWrapper"
+        cfg.optim_wrapper.loss_scale = "dynamic"
+    if args.resume == "auto":
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    return cfg
+
+
+def cpu_distributed(cfg) -> None:
+    """Without CUDA, run a launched job on CPU: mmengine's launcher calls ``torch.cuda.set_device``
+    and wraps DDP with ``device_ids=[LOCAL_RANK]``, so join the gloo group here and wrap CPU DDP."""
+    import torch
+
+    if cfg.launcher != "pytorch" or torch.cuda.is_available():
+        return
+    if not torch.distributed.is_initialized():
+        torch.distributed.init_process_group(backend="gloo")
+    cfg.env_cfg.setdefault("dist_cfg", {})["backend"] = "gloo"
+    cfg.model_wrapper_cfg = dict(type="MMDistributedDataParallel", device_ids=None, broadcast_buffers=False,
+                                 find_unused_parameters=cfg.get("find_unused_parameters", False))
+
+
+def main(argv: list[str] | None = None):
+    import detection.plugin  # noqa: F401  (registers losses, algorithms, hooks)
+    from detection.checkpoints import check_weight_files
+
+    args = parse_args(argv)
+    cfg = build_config(args)
+    check_weight_files(cfg)
+    cpu_distributed(cfg)
+
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
+    return runner.train()
+
+
+if __name__ == "__main__":
+    run_cli(main)
