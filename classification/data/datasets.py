@@ -11,8 +11,8 @@
 from __future__ import annotations
 
 import pickle
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -105,19 +105,17 @@ class CIFARPickle(Dataset):
         folder = Path(root) / folder_name
         images, labels = [], []
         for file in files[split]:
-            batch = self._unpickle(folder / file, name)
-            if b"data" not in batch and "data" not in batch:
-                raise UserError(f"'{folder / file}' is not a {name} batch (no 'data' entry)")
-            get = (lambda k: batch[k]) if "data" in batch else (lambda k: batch[k.encode()])
-            images.append(np.asarray(get("data"), dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-            labels.extend(int(v) for v in get(label_key))
+            batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in self._unpickle(folder / file, name).items()}
+            if "data" not in batch or label_key not in batch:
+                raise UserError(f"'{folder / file}' is not a {name} batch (needs 'data' and '{label_key}')")
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+            labels.extend(int(v) for v in batch[label_key])
         self.data = np.concatenate(images)
         self.targets = labels
         meta_path = folder / meta_name
         if meta_path.is_file():
-            meta = self._unpickle(meta_path, name)
-            names = meta.get(names_key, meta.get(names_key.encode()))
-            self.num_classes = len(names)
+            meta = {k.decode() if isinstance(k, bytes) else k: v for k, v in self._unpickle(meta_path, name).items()}
+            self.num_classes = len(meta[names_key])
         else:
             self.num_classes = 100 if name == "cifar100" else 10
         self.transform = transform

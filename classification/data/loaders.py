@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
 from timm.data import Mixup
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torch.utils.data.distributed import DistributedSampler

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from timm.data import create_transform
-from timm.data.random_erasing import RandomErasing
 from timm.data.auto_augment import rand_augment_transform
+from timm.data.random_erasing import RandomErasing
 from torchvision import transforms as T
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
