@@ -105,7 +105,7 @@ class CIFARPickle(Dataset):
         folder = Path(root) / folder_name
         images, labels = [], []
         for file in files[split]:
-            batch = {k.decode() if isinstance(k, bytes) else k: v for k, v in self._unpickle(folder / file, name).items()}
+            batch = self._unpickle(folder / file, name)
             if "data" not in batch or label_key not in batch:
                 raise UserError(f"'{folder / file}' is not a {name} batch (needs 'data' and '{label_key}')")
             images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
@@ -114,7 +114,7 @@ class CIFARPickle(Dataset):
         self.targets = labels
         meta_path = folder / meta_name
         if meta_path.is_file():
-            meta = {k.decode() if isinstance(k, bytes) else k: v for k, v in self._unpickle(meta_path, name).items()}
+            meta = self._unpickle(meta_path, name)
             self.num_classes = len(meta[names_key])
         else:
             self.num_classes = 100 if name == "cifar100" else 10
@@ -129,8 +129,9 @@ class CIFARPickle(Dataset):
             )
         try:
             with open(path, "rb") as f:
-                return pickle.load(f, encoding="latin1")
-        except (pickle.UnpicklingError, EOFError, ValueError) as err:
+                content = pickle.load(f, encoding="latin1")
+            return {k.decode() if isinstance(k, bytes) else k: v for k, v in content.items()}
+        except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
             raise UserError(f"'{path}' is not a readable {name} pickle ({err})") from None
 
     def __len__(self) -> int:
