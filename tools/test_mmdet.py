@@ -25,7 +25,6 @@ from detection import compat  # noqa: E402
 
 compat.apply()
 
-from distkd.errors import UserError  # noqa: E402
 from distkd.utils.cli import run_cli  # noqa: E402
 
 STUDENT_PREFIX = "architecture."
@@ -52,7 +51,7 @@ def student_checkpoint(checkpoint: str, work_dir: str) -> str:
 
     from distkd.utils.checkpoint import atomic_save
 
-    state = torch.load(checkpoint, map_location="cpu")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)  # detection.compat allowlists mmengine's
     weights = state.get("state_dict", state)
     if not any(k.startswith(STUDENT_PREFIX) for k in weights):
         return checkpoint
@@ -65,21 +64,15 @@ def student_checkpoint(checkpoint: str, work_dir: str) -> str:
 
 
 def build_config(args: argparse.Namespace):
-    from mmengine.config import Config
+    from train_mmdet import load_config, work_dir_of
 
     from detection.checkpoints import require_local_file
 
-    if not os.path.isfile(args.config):
-        raise UserError(f"config not found: {args.config}")
-    cfg = Config.fromfile(args.config)
-    cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args)
     if "architecture" in cfg.model:  # a distillation config: test its student alone
         cfg.model = cfg.model.architecture
         cfg.model.get("backbone", {}).pop("init_cfg", None)  # weights come from the checkpoint
-    name = os.path.splitext(os.path.basename(args.config))[0]
-    cfg.work_dir = args.work_dir or cfg.get("work_dir") or os.path.join("work_dirs", name)
+    cfg.work_dir = work_dir_of(args, cfg)
     cfg.load_from = student_checkpoint(require_local_file(args.checkpoint, "checkpoint"), cfg.work_dir)
     return cfg
 

@@ -49,8 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def build_config(args: argparse.Namespace):
-    """The config with the command line's overrides applied."""
+def load_config(args: argparse.Namespace):
+    """``args.config`` with ``--launcher`` and ``--cfg-options`` applied (shared with test_mmdet.py)."""
     from mmengine.config import Config
 
     if not os.path.isfile(args.config):
@@ -59,6 +59,17 @@ def build_config(args: argparse.Namespace):
     cfg.launcher = args.launcher
     if args.cfg_options:
         cfg.merge_from_dict(args.cfg_options)
+    return cfg
+
+
+def work_dir_of(args: argparse.Namespace, cfg) -> str:
+    name = os.path.splitext(os.path.basename(args.config))[0]
+    return args.work_dir or cfg.get("work_dir") or os.path.join("work_dirs", name)
+
+
+def build_config(args: argparse.Namespace):
+    """The config with the command line's overrides applied."""
+    cfg = load_config(args)
     if args.teacher_ckpt:
         if "teacher_ckpt" not in cfg.model:
             raise UserError(f"--teacher-ckpt given but {args.config} has no model.teacher_ckpt")
@@ -66,8 +77,7 @@ def build_config(args: argparse.Namespace):
     if args.student_backbone_ckpt:
         student = cfg.model.get("architecture", cfg.model)
         student.backbone.init_cfg = dict(type="Pretrained", checkpoint=args.student_backbone_ckpt)
-    name = os.path.splitext(os.path.basename(args.config))[0]
-    cfg.work_dir = args.work_dir or cfg.get("work_dir") or os.path.join("work_dirs", name)
+    cfg.work_dir = work_dir_of(args, cfg)
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
