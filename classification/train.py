@@ -7,10 +7,8 @@ checkpoint.
 from __future__ import annotations
 
 import argparse
-import random
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from timm.loss import LabelSmoothingCrossEntropy, SoftTargetCrossEntropy
 from timm.optim import create_optimizer_v2
@@ -30,12 +28,7 @@ from distkd.utils.checkpoint import load_weights, safe_load
 from distkd.utils.distributed import DistInfo, cleanup_distributed, init_distributed
 from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
+from distkd.utils.rng import rng_state, seed_everything, set_rng_state
 
 
 def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
@@ -115,14 +108,6 @@ def build_optimizer(args: argparse.Namespace, params: nn.Module) -> torch.optim.
         kwargs["eps"] = args.opt_eps
     return create_optimizer_v2(params, opt=name, lr=args.lr, weight_decay=args.weight_decay,
                                filter_bias_and_bn=not args.opt_no_filter, **kwargs)
-
-
-def rng_state() -> dict:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()[1],
-             "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64))}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
@@ -257,6 +242,6 @@ def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger)
     if ema is not None and "model_ema" in ckpt:
         ema.module.load_state_dict(ckpt["model_ema"])
     if "rng" in ckpt:
-        torch.set_rng_state(ckpt["rng"]["torch"])
+        set_rng_state(ckpt["rng"])
     logger.info(f"resumed from {path} at epoch {ckpt['epoch'] + 1}")
     return int(ckpt["epoch"]) + 1, dict(ckpt.get("best", {"top1": -1.0, "epoch": -1}))
