@@ -35,3 +35,11 @@ def test_readme_command_parses_and_names_real_things(command):
     check_model_name(args.model)
     if not for_test and args.kd:
         check_model_name(args.teacher_model)
+
+
+def test_every_file_the_readme_names_exists():
+    pattern = r"\b((?:configs|tools|segmentation|detection|benchmarks|docs|distkd)/[\w./-]+\.(?:py|sh|yaml|md))"
+    paths = set(re.findall(pattern, README))
+    assert len(paths) > 20
+    missing = sorted(p for p in paths if not (ROOT / p).is_file())
+    assert not missing, missing
