@@ -24,7 +24,7 @@ from classification.scheduler import LRSchedule
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
-from distkd.utils.checkpoint import load_weights, safe_load
+from distkd.utils.checkpoint import load_state_dict_strict, load_weights, safe_load
 from distkd.utils.distributed import DistInfo, cleanup_distributed, init_distributed
 from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
@@ -143,10 +143,7 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     teacher = kd_loss = None
     if args.kd:
         teacher = build_teacher(args, num_classes, logger)
-        try:
-            kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)  # valid: check_args built it once
     distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss,
                           args.ori_loss_weight, args.kd_loss_weight).to(device)
     if args.channels_last:
@@ -231,8 +228,6 @@ def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger)
     if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt or "optimizer" not in ckpt:
         raise UserError(f"--resume '{path}' is not a training checkpoint of this trainer (needs model, optimizer, "
                         "epoch); to start from weights only, use them as a teacher or start fresh")
-    from distkd.utils.checkpoint import load_state_dict_strict
-
     load_state_dict_strict(trainable["student"], ckpt["model"], f"resume checkpoint '{path}'")
     if "kd_loss" in trainable and "kd_loss" in ckpt:
         trainable["kd_loss"].load_state_dict(ckpt["kd_loss"])
