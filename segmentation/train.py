@@ -24,6 +24,7 @@ from tqdm import tqdm
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.utils.distributed import cleanup_distributed, init_distributed
+from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from segmentation.datasets import (
     NUM_CLASSES,
@@ -39,8 +40,6 @@ from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.engine.records import Records, format_iou
 from segmentation.engine.state import load_state, save_state
 from segmentation.models import WithAux, build_segmentor, load_segmentor_weights
-
-CHECKPOINTS = ("last.pth", "best.pth")
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -105,12 +104,7 @@ def check_args(args: argparse.Namespace, world_size: int) -> Path:
     save_dir = Path(args.save_dir)
     if args.resume == "auto":
         args.resume = str(save_dir / "last.pth")
-    existing = [save_dir / name for name in CHECKPOINTS if (save_dir / name).exists()]
-    if existing and not args.resume and not args.overwrite:
-        raise UserError(
-            f"'{save_dir}' already holds {existing[0].name}; continue with --resume, start again with "
-            "--overwrite, or choose another --save-dir"
-        )
+    ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").check(args.resume, args.overwrite)
     return save_dir
 
 
@@ -161,7 +155,7 @@ def main(argv: list[str] | None = None) -> float:
 def train(args: argparse.Namespace, info) -> float:
     save_dir = check_args(args, info.world_size)
     if info.is_main:
-        save_dir.mkdir(parents=True, exist_ok=True)
+        ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").create(start_over=False)
     logger = setup_logger("segmentation", save_dir / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
     device, amp = info.device, args.amp and info.device.type == "cuda"

@@ -16,8 +16,9 @@ from distkd.utils.checkpoint import atomic_save
 
 
 class ExperimentDir:
-    def __init__(self, root: str | Path, name: str) -> None:
+    def __init__(self, root: str | Path, name: str, name_option: str = "--experiment name") -> None:
         self.path = Path(root) / name
+        self.name_option = name_option  # how the user names the folder, for messages
         self.last = self.path / "last.pth"
         self.best = self.path / "best.pth"
         self.metrics = self.path / "metrics.csv"
@@ -32,7 +33,7 @@ class ExperimentDir:
         if self.has_checkpoint() and not resume and not overwrite:
             raise UserError(
                 f"experiment '{self.path}' already holds checkpoints; continue it with --resume auto, "
-                "start over with --overwrite, or choose another --experiment name"
+                f"start over with --overwrite, or choose another {self.name_option}"
             )
         existing = next(p for p in (self.path, *self.path.parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
