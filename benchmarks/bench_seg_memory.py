@@ -1,22 +1,25 @@
-"""Peak memory of per-pixel DIST on segmentation logits (forward + backward).
+"""Peak memory and time of a segmentation DIST KD step, and the DIST loss's share of both.
 
-Default case: Cityscapes logits at 1/8 resolution, ``(8, 19, 128, 256)`` float32 (a 512x1024
-crop, batch 8), the budget being 3x the size of the two logit tensors.
+One step as ``segmentation/train.py`` runs it: the teacher's ``(main, aux)`` logits under
+``no_grad``, the student's forward, CE + DIST on main and aux logits (``SegCrossEntropy`` +
+``SegDIST``), backward and an SGD step. Beside it, the DIST loss alone (forward + backward) on
+logits of the step's shape. Memory: ``benchmarks.common.peak_bytes`` (the allocator's records on
+the CPU, ``max_memory_allocated`` on CUDA), counting what the call allocates (weights, optimizer
+state and the input batch exist before it).
 
-Method: ``benchmarks.common.peak_bytes``, the allocator's own allocation / free records on the
-CPU (``torch.profiler`` memory events summed in time order) or ``max_memory_allocated`` on CUDA.
-The two input logit tensors exist before and are not counted; everything the loss allocates is:
-probabilities, temporaries, tensors saved for backward, the gradient of the student logits.
-(``torch.distributed._tools.mem_tracker.MemTracker``, tried first, counted views of one storage
-more than once and reported ~1 x the logits more than the allocator allocated.)
+The paper's crop is 512x1024 with 2 images per GPU (``--size 512 1024 --batch 2`` on a GPU); the
+CPU default is a quarter of that side so that a run takes seconds.
 
-    PYTHONPATH=$PWD python benchmarks/bench_seg_memory.py [--shape 8 19 128 256] [--dtype float16]
+    PYTHONPATH=. python benchmarks/bench_seg_memory.py                      # CPU, 2x128x256
+    PYTHONPATH=. python benchmarks/bench_seg_memory.py --device cuda --size 512 1024
+    PYTHONPATH=. python benchmarks/bench_seg_memory.py --smoke
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's start-up chatter on stderr
@@ -24,42 +27,89 @@ os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's start-up chatte
 import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import peak_bytes  # noqa: E402
-from distkd.losses.dist_kd import dist_loss, dist_loss_autograd  # noqa: E402
+from benchmarks.common import machine_header, peak_bytes  # noqa: E402
+from distkd.distiller import Distiller  # noqa: E402
+from segmentation.engine.losses import SegCrossEntropy, SegDIST  # noqa: E402
+from segmentation.models import WithAux, build_segmentor  # noqa: E402
 
 MiB = 2**20
 
 
-def measure(loss_fn, shape, dtype: torch.dtype, device: torch.device) -> dict[str, float]:
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed_ms(fn, device: torch.device, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        sync(device)
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        times.append((time.perf_counter() - start) * 1e3)
+    return sorted(times)[len(times) // 2]
+
+
+def measure(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     torch.manual_seed(0)
-    z_s = torch.randn(shape, device=device, dtype=dtype, requires_grad=True)
-    z_t = torch.randn(shape, device=device, dtype=dtype)
-    logits_bytes = 2 * z_s.numel() * z_s.element_size()
+    student = build_segmentor("deeplabv3", args.student_backbone).to(device)
+    teacher = WithAux(build_segmentor("deeplabv3", args.teacher_backbone)).to(device)
+    distiller = Distiller(student, SegCrossEntropy(), teacher, SegDIST()).train()
+    optimizer = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
+    images = torch.randn(args.batch, 3, *args.size, device=device)
+    labels = torch.randint(0, 19, (args.batch, *args.size), device=device)
 
-    def step():
-        loss_fn(z_s, z_t).backward()
-        z_s.grad = None
+    def kd_step() -> None:
+        loss = sum(distiller(images, labels).values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
 
-    step()  # warm-up outside the measurement
-    peak = peak_bytes(step, device)
-    return {"logits_MiB": logits_bytes / MiB, "peak_MiB": peak / MiB, "ratio": peak / logits_bytes}
+    with torch.no_grad():
+        main_t, aux_t = teacher(images)
+    dist = SegDIST()
+
+    def loss_only() -> None:
+        outputs_s = (main_t.flip(0).requires_grad_(), aux_t.flip(0).requires_grad_())
+        dist(outputs_s, (main_t, aux_t)).backward()
+
+    return {
+        "step_ms": timed_ms(kd_step, device, args.repeats), "loss_ms": timed_ms(loss_only, device, args.repeats),
+        "step_MiB": peak_bytes(kd_step, device) / MiB, "loss_MiB": peak_bytes(loss_only, device) / MiB,
+        "logits": tuple(main_t.shape), "logits_MiB": 2 * (main_t.numel() + aux_t.numel()) * 4 / MiB,
+    }
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--shape", type=int, nargs=4, default=[8, 19, 128, 256], metavar=("N", "C", "H", "W"))
-    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"])
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--budget", type=float, default=3.0, help="allowed peak as a multiple of the two logits")
-    args = p.parse_args()
-    device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    print(f"DIST on logits {tuple(args.shape)} {args.dtype} on {device}; "
-          "method: allocator records (benchmarks/common.py)")
-    for name, fn in (("dist_loss (core, hand-written backward)", dist_loss), ("plain autograd", dist_loss_autograd)):
-        r = measure(fn, tuple(args.shape), dtype, device)
-        verdict = "within" if r["ratio"] <= args.budget else "OVER"
-        print(f"{name:42s} peak {r['peak_MiB']:7.1f} MiB = {r['ratio']:.2f} x the two logits "
-              f"({r['logits_MiB']:.1f} MiB): {verdict} the {args.budget:g}x budget")
+    p.add_argument("--size", type=int, nargs=2, default=[128, 256], metavar=("H", "W"), help="crop size")
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--student-backbone", default="resnet18")
+    p.add_argument("--teacher-backbone", default="resnet101")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
+    p.add_argument("--smoke", action="store_true", help="tiny run: 2x64x64, resnet18 teacher, 1 repeat")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.smoke:
+        args.size, args.batch, args.teacher_backbone, args.repeats = [64, 64], 2, "resnet18", 1
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda: no CUDA device is available")
+    print(machine_header(device))
+    r = measure(args, device)
+    print(f"DeepLabV3 {args.student_backbone} <- DeepLabV3 {args.teacher_backbone}, {args.batch}x3x{args.size[0]}x"
+          f"{args.size[1]}, logits {r['logits']} (main + aux: {r['logits_MiB']:.1f} MiB for both networks); "
+          f"median of {args.repeats}")
+    head = ["", "time ms", "peak MiB"]
+    print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
+    print(f"| KD step (fwd + bwd + SGD) | {r['step_ms']:.1f} | {r['step_MiB']:.1f} |")
+    print(f"| DIST loss alone (main + aux, fwd + bwd) | {r['loss_ms']:.1f} | {r['loss_MiB']:.1f} |")
+    print(f"| loss share | {100 * r['loss_ms'] / r['step_ms']:.1f} % | {100 * r['loss_MiB'] / r['step_MiB']:.1f} % |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,9 @@ For each pair, on one batch, medians over ``--repeats`` interleaved rounds of:
 (b) a teacher forward: eval mode, under ``torch.inference_mode``;
 (c) the project's KD step: ``Distiller(student, CE, teacher, build_kd_loss("dist"))``, forward,
     sum of the loss dict, backward, SGD step (what the trainer does per batch). ``--kd-loss kd``
-    times KL KD instead. On CUDA the table adds the peak memory allocated during (a) and (c).
+    times KL KD instead. On CUDA the table adds the peak memory allocated during (a) and (c);
+(d) the KD loss alone, forward + backward, on logits of the step's shape (batch x classes):
+    ``d / c`` is the loss's share of the KD step.
 
 Target: (c) <= 1.03 x ((a) + (b)). Both networks use the same memory format (``--channels-last``)
 and autocast dtype (``--amp``: bfloat16).
@@ -60,6 +62,9 @@ class StepBench:
         self.plain_opt = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
         self.distiller = Distiller(student, self.ce, teacher, build_kd_loss(kd_loss)).train()
         self.kd_opt = torch.optim.SGD(self.distiller.trainable_modules().parameters(), lr=1e-4, momentum=0.9)
+        self.kd_loss = build_kd_loss(kd_loss)
+        with torch.no_grad():
+            self.logits_t = teacher(images).float()
 
     def autocast(self):
         if not self.amp:
@@ -76,6 +81,12 @@ class StepBench:
     def teacher_forward(self) -> None:
         with torch.inference_mode(), self.autocast():
             self.teacher(self.images)
+
+    def loss_only(self) -> None:
+        if getattr(self.kd_loss, "inputs", "logits") != "logits":
+            return  # a feature loss: (d) times nothing
+        logits_s = self.logits_t.flip(0).requires_grad_()
+        self.kd_loss(logits_s, self.logits_t).backward()
 
     def kd_step(self) -> None:
         with self.autocast():
@@ -113,7 +124,7 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
         student, teacher = student.to(memory_format=torch.channels_last), teacher.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     bench = StepBench(student, teacher, images, targets, args.amp, args.kd_loss)
-    steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step}
+    steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step, "d": bench.loss_only}
     for fn in steps.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
@@ -131,14 +142,15 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
 
 def format_table(rows: list[tuple[str, dict | str]]) -> str:
     head = ["student : teacher", "batch", "(a) student step ms", "(b) teacher fwd ms", "(c) KD step ms",
-            "c / (a+b)", "(c) img/s", "peak MiB a / c"]
+            "c / (a+b)", "(c) img/s", "(d) loss ms", "loss share d / c", "peak MiB a / c"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for pair, r in rows:
         if isinstance(r, str):
             lines.append(f"| {pair} | {r} |" + " |" * (len(head) - 2))
             continue
         cells = [pair, f"{r['batch']}x{r['image']}px", f"{r['a']:.1f}", f"{r['b']:.1f}", f"{r['c']:.1f}",
-                 f"{r['c'] / (r['a'] + r['b']):.3f}", f"{1e3 * r['batch'] / r['c']:.1f}",
+                 f"{r['c'] / (r['a'] + r['b']):.3f}", f"{1e3 * r['batch'] / r['c']:.1f}", f"{r['d']:.2f}",
+                 f"{100 * r['d'] / r['c']:.2f} %",
                  f"{r['peak']['a']:.0f} / {r['peak']['c']:.0f}" if r["peak"] else "(CUDA only)"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

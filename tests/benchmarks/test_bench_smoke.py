@@ -22,7 +22,7 @@ def run_smoke(script: str) -> str:
 @pytest.mark.slow
 def test_bench_loss_smoke():
     out = run_smoke("bench_loss.py")
-    assert "| logits | ref ms | ours ms |" in out
+    assert "| logits | DIST ms | KL KD ms |" in out
     assert "| 16x10 |" in out and "| 2x3x4x5 |" in out
 
 
@@ -47,4 +47,11 @@ def test_bench_ddp_smoke():
     assert "| processes | variant |" in out
     for row in ("| 1 | no DDP (1 process) |", "| 2 | default |", "| 2 | bucket 100 |", "| 2 | static_graph |",
                 "| 2 | teacher in DDP |"):
+        assert row in out, out
+
+
+@pytest.mark.slow
+def test_bench_seg_memory_smoke():
+    out = run_smoke("bench_seg_memory.py")
+    for row in ("| KD step (fwd + bwd + SGD) |", "| DIST loss alone (main + aux, fwd + bwd) |", "| loss share |"):
         assert row in out, out
