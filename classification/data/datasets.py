@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import default_loader
 
+from classification.data.safe_pickle import RefusedPickle, load_data_pickle
 from distkd.errors import UserError
 
 Transform = Callable | None
@@ -129,10 +130,14 @@ class CIFARPickle(Dataset):
             )
         try:
             with open(path, "rb") as f:
-                content = pickle.load(f, encoding="latin1")
-            return {k.decode() if isinstance(k, bytes) else k: v for k, v in content.items()}
+                content = load_data_pickle(f)
+        except RefusedPickle as err:
+            raise UserError(f"'{path}' was refused: {err} (only the official {name} files are read)") from None
         except (pickle.UnpicklingError, EOFError, ValueError, AttributeError) as err:
             raise UserError(f"'{path}' is not a readable {name} pickle ({err})") from None
+        if not isinstance(content, dict):
+            raise UserError(f"'{path}' is not a {name} pickle (holds a {type(content).__name__}, expected a dict)")
+        return {k.decode() if isinstance(k, bytes) else k: v for k, v in content.items()}
 
     def __len__(self) -> int:
         return len(self.targets)
