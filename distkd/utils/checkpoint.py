@@ -43,26 +43,47 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         os.close(dir_fd)
 
 
+EXPECTED = "expected a checkpoint written by torch.save (a state_dict, or a dict holding one)"
+
+
+def describe_file(path: Path) -> str:
+    """What a file that is not a PyTorch checkpoint looks like, from its first bytes."""
+    with open(path, "rb") as f:
+        head = f.read(512)
+    if not head:
+        return "an empty file"
+    if head.startswith(b"PK\x03\x04"):
+        return "a zip archive without a PyTorch checkpoint inside (unpack it first?)"
+    if head[:1] == b"\x80":
+        return "a plain Python pickle, not written by torch.save"
+    if b"\0" not in head:
+        try:
+            head.decode("utf-8")
+            return "a text file"
+        except UnicodeDecodeError:
+            pass
+    return "binary data of an unknown format"
+
+
 def safe_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
-    """``torch.load(weights_only=True)`` with one-line errors for missing, foreign or unsafe files."""
+    """``torch.load(weights_only=True)`` with one-line errors for missing, foreign or unsafe files.
+
+    The errors say what the file is and what was expected; they never pass on torch's advice to
+    load with ``weights_only=False`` (wrong for a foreign file, dangerous for a hostile one).
+    """
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{what} not found: expected a file at '{path}'")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        found = re.search(r"GLOBAL (\S+)", str(err))
-        if found:
-            name = found.group(1)
-            raise UserError(
-                f"{what} '{path}' holds pickled Python code ({name}) and was refused for safety "
-                "(weights_only=True); load only checkpoints you trust, re-saved as a plain state_dict"
-            ) from None
-        raise UserError(f"{what} '{path}' is not a PyTorch checkpoint ({first})") from None
     except Exception as err:  # zip/pickle readers raise many kinds on foreign files
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{what} '{path}' is not a readable PyTorch checkpoint ({first})") from None
+        found = re.search(r"GLOBAL (\S+)", str(err)) if isinstance(err, pickle.UnpicklingError) else None
+    if found:
+        raise UserError(
+            f"{what} '{path}' holds pickled Python objects ({found.group(1)}) and was refused: only tensors "
+            "and plain containers are loaded; re-save it as a plain state_dict where it was made"
+        )
+    raise UserError(f"{what} '{path}' is not a PyTorch checkpoint: it is {describe_file(path)}; {EXPECTED}")
 
 
 def extract_state_dict(obj: Any, what: str = "checkpoint") -> dict[str, torch.Tensor]:

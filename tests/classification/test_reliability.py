@@ -63,7 +63,7 @@ CASES = {
     "teacher of another architecture": (KD[:-1] + ["cifar_resnet20", "--teacher-ckpt", "{t14}"], "missing keys"),
     "teacher with other num_classes": (
         KD + ["--teacher-ckpt", "{t14_100}"], r"fc.weight \(100, 64\) vs model \(10, 64\)"),
-    "teacher checkpoint with pickled code": (KD + ["--teacher-ckpt", "{evil}"], "refused for safety"),
+    "teacher checkpoint with pickled code": (KD + ["--teacher-ckpt", "{evil}"], "was refused"),
     "teacher file not a checkpoint": (KD + ["--teacher-ckpt", "{notckpt}"], "not a (readable )?PyTorch checkpoint"),
     "resume file not a checkpoint": (["--resume", "{notckpt}"], "not a (readable )?PyTorch checkpoint"),
     "resume file is weights only": (["--resume", "{t14}"], "not a training checkpoint"),
