@@ -3,6 +3,7 @@
 ``--student-model`` / ``--teacher-model``: ``deeplabv3`` and ``psp`` (any ``--*-backbone``),
 ``deeplab_mobile`` and ``psp_mobile`` (MobileNetV2 backbone). ResNet models get the auxiliary FCN
 head by default, MobileNetV2 models do not (as in the paper's code); ``aux`` overrides that.
+The default backbone is the paper's: ``resnet18_v1s`` (``mobilenetv2`` for ``*_mobile``).
 """
 from __future__ import annotations
 
@@ -30,14 +31,15 @@ def build_segmentor(
     aux: bool | None = None,
     pretrained_base: str | None = None,
 ) -> Segmentor:
-    """Build ``model`` on ``backbone`` (default: resnet18, or mobilenetv2 for ``*_mobile``).
+    """Build ``model`` on ``backbone`` (default: resnet18_v1s, or mobilenetv2 for ``*_mobile``).
 
-    ``pretrained_base`` is a file of ImageNet backbone weights (torchvision/timm format).
+    ``pretrained_base`` is a file of ImageNet backbone weights (the paper's ``*-imagenet.pth`` for
+    ``*_v1s``, torchvision/timm files for the others).
     """
     if model not in SEG_MODELS:
         raise UserError(SEG_MODELS.unknown_message(model))
     mobile = model.endswith("_mobile")
-    backbone = backbone or ("mobilenetv2" if mobile else "resnet18")
+    backbone = backbone or ("mobilenetv2" if mobile else "resnet18_v1s")
     if mobile and backbone != "mobilenetv2":
         raise UserError(f"'{model}' is built on the mobilenetv2 backbone, got backbone '{backbone}'")
     net = build_backbone(backbone)
