@@ -49,7 +49,7 @@ from segmentation.engine.losses import SegCrossEntropy, SegDIST
 from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.engine.records import Records, format_iou
 from segmentation.engine.state import load_state, save_state
-from segmentation.models import WithAux, build_segmentor, load_segmentor_weights
+from segmentation.models import WithAux, build_segmentor, default_backbone, load_segmentor_weights
 from segmentation.models.weights import read_weights
 
 # The settings in which the paper's KD trainer (train_kd.py) and baseline trainer (train_baseline.py) differ.
@@ -135,6 +135,7 @@ def fill_paper_defaults(args: argparse.Namespace) -> argparse.Namespace:
 
 def check_args(args: argparse.Namespace, world_size: int) -> Path:
     fill_paper_defaults(args)
+    args.student_backbone = args.student_backbone or default_backbone(args.student_model)  # recorded in args.yaml
     if args.batch_size % world_size:
         raise UserError(f"--batch-size {args.batch_size} (global) must be divisible by the {world_size} processes")
     if args.batch_size // world_size < 2:

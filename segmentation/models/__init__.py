@@ -20,8 +20,13 @@ SEG_MODELS.register("psp")(PSPHead)
 SEG_MODELS.register("deeplab_mobile")(DeepLabV3Head)
 SEG_MODELS.register("psp_mobile")(PSPHead)
 
-__all__ = ["BACKBONES", "SEG_MODELS", "Segmentor", "WithAux", "build_segmentor", "load_backbone_weights",
-           "load_segmentor_weights"]
+__all__ = ["BACKBONES", "SEG_MODELS", "Segmentor", "WithAux", "build_segmentor", "default_backbone",
+           "load_backbone_weights", "load_segmentor_weights"]
+
+
+def default_backbone(model: str) -> str:
+    """The paper's backbone of ``model``: mobilenetv2 for ``*_mobile``, else resnet18_v1s."""
+    return "mobilenetv2" if model.endswith("_mobile") else "resnet18_v1s"
 
 
 def build_segmentor(
@@ -39,7 +44,7 @@ def build_segmentor(
     if model not in SEG_MODELS:
         raise UserError(SEG_MODELS.unknown_message(model))
     mobile = model.endswith("_mobile")
-    backbone = backbone or ("mobilenetv2" if mobile else "resnet18_v1s")
+    backbone = backbone or default_backbone(model)
     if mobile and backbone != "mobilenetv2":
         raise UserError(f"'{model}' is built on the mobilenetv2 backbone, got backbone '{backbone}'")
     net = build_backbone(backbone)
