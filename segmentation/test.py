@@ -2,6 +2,12 @@
 + flip, and save predictions as Cityscapes palette PNGs (pixel values = official label ids, the
 format of the evaluation server; colours = the Cityscapes palette). Works on the test split too
 (predictions only). Launch with ``torchrun`` to split the images over GPUs.
+
+Images are fed in the input format the checkpoint was trained with (its record; ``paper`` for the
+paper code's files), so the paper's released teacher evaluates as released:
+
+    tools/test_seg.py --model deeplabv3 --backbone resnet101_v1s \
+        --checkpoint ckpts/deeplabv3_resnet101_citys_best_model.pth --data data/cityscapes
 """
 from __future__ import annotations
 
@@ -14,20 +20,31 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from distkd.errors import UserError
-from distkd.utils.checkpoint import extract_state_dict, safe_load
+from distkd.utils.checkpoint import extract_state_dict
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
-from segmentation.datasets import NUM_CLASSES, Cityscapes, EvalTransform, ShardSampler, colorize
+from segmentation.datasets import (
+    INPUT_FORMATS,
+    NUM_CLASSES,
+    Cityscapes,
+    EvalTransform,
+    ShardSampler,
+    colorize,
+    recorded_input_format,
+)
 from segmentation.engine.inference import predict
 from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.engine.records import format_iou
 from segmentation.models import build_segmentor, load_segmentor_weights
+from segmentation.models.weights import read_weights
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="deeplabv3", help="deeplabv3, psp, deeplab_mobile or psp_mobile")
-    p.add_argument("--backbone", default=None, help="as at training (default: resnet18 / mobilenetv2)")
+    p.add_argument("--backbone", default=None,
+                   help="as at training (default: the checkpoint's record, else resnet18_v1s / mobilenetv2); "
+                        "the paper's resnet18/resnet101 are resnet18_v1s/resnet101_v1s")
     p.add_argument("--checkpoint", "--pretrained", required=True, metavar="PATH", help="best.pth / last.pth")
     p.add_argument("--data", default="data/cityscapes", help="Cityscapes root")
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
@@ -36,17 +53,32 @@ def get_args_parser() -> argparse.ArgumentParser:
     p.add_argument("--flip", action="store_true", help="add horizontally flipped predictions")
     p.add_argument("--save-pred", default=None, metavar="DIR", help="write <name>.png predictions here")
     p.add_argument("--out", default=None, metavar="JSON", help="write mIoU and per-class IoU here")
+    p.add_argument("--input-format", default=None, choices=sorted(INPUT_FORMATS),
+                   help="only for checkpoints that do not record theirs (default: paper); must agree otherwise")
     p.add_argument("--amp", action="store_true")
     p.add_argument("--workers", "-j", type=int, default=4)
     p.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     return p
 
 
-def load_model(args: argparse.Namespace) -> torch.nn.Module:
-    state = extract_state_dict(safe_load(args.checkpoint, "checkpoint"), f"checkpoint '{args.checkpoint}'")
+def input_format_of(args: argparse.Namespace, checkpoint: object) -> str:
+    """The checkpoint's recorded input format; ``--input-format`` (default paper) when it has none."""
+    recorded = recorded_input_format(checkpoint)
+    if recorded is not None and args.input_format not in (None, recorded):
+        raise UserError(
+            f"checkpoint '{args.checkpoint}' was trained with input format '{recorded}', not "
+            f"'{args.input_format}': drop --input-format (it is read from the checkpoint)"
+        )
+    return recorded or args.input_format or "paper"
+
+
+def load_model(args: argparse.Namespace, checkpoint: object) -> torch.nn.Module:
+    state = extract_state_dict(checkpoint, f"checkpoint '{args.checkpoint}'")
     aux = any(k.startswith(("aux_head.", "auxlayer.")) for k in state)  # this code's / the paper code's
-    model = build_segmentor(args.model, args.backbone, NUM_CLASSES, aux)
-    load_segmentor_weights(model, args.checkpoint, "checkpoint")
+    recorded = checkpoint.get("args") if isinstance(checkpoint, dict) else None
+    backbone = args.backbone or (recorded.get("student_backbone") if isinstance(recorded, dict) else None)
+    model = build_segmentor(args.model, backbone, NUM_CLASSES, aux)
+    load_segmentor_weights(model, args.checkpoint, "checkpoint", checkpoint)
     return model
 
 
@@ -55,10 +87,14 @@ def run(args: argparse.Namespace) -> dict:
     info = init_distributed(args.device)
     logger = setup_logger("segmentation.test", None, info.is_main)
     device, amp = info.device, args.amp and info.device.type == "cuda"
-    dataset = Cityscapes(args.data, args.split, args.list, EvalTransform())
+    checkpoint = read_weights(args.checkpoint, "checkpoint")
+    input_format = input_format_of(args, checkpoint)
+    model = load_model(args, checkpoint).to(device).eval()
+    del checkpoint
+    logger.info("checkpoint %s, input format %s", args.checkpoint, input_format)
+    dataset = Cityscapes(args.data, args.split, args.list, EvalTransform(input_format))
     loader = DataLoader(dataset, batch_size=1, sampler=ShardSampler(len(dataset), info.rank, info.world_size),
                         num_workers=args.workers)
-    model = load_model(args).to(device).eval()
     out_dir = Path(args.save_pred) if args.save_pred else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -71,13 +107,14 @@ def run(args: argparse.Namespace) -> dict:
         if out_dir is not None:
             for name, p in zip(names, pred.cpu().numpy()):
                 colorize(p).save(out_dir / f"{name}.png")
-    result = {"checkpoint": str(args.checkpoint), "split": args.split, "scales": args.scales, "flip": args.flip}
+    result = {"checkpoint": str(args.checkpoint), "split": args.split, "scales": args.scales, "flip": args.flip,
+              "input_format": input_format}
     if dataset.with_labels:
         matrix.all_reduce()
         iou = matrix.iou()
         result.update(miou=matrix.miou(), pixel_accuracy=matrix.pixel_accuracy(), iou=iou.tolist())
-        logger.info("%s mIoU %.4f, pixel acc %.4f\n%s", args.split, result["miou"], result["pixel_accuracy"],
-                    format_iou(iou))
+        logger.info("%s mIoU %.2f %%, pixel acc %.2f %%\n%s", args.split, 100 * result["miou"],
+                    100 * result["pixel_accuracy"], format_iou(iou))
     if out_dir is not None:
         logger.info("predictions written to %s", out_dir)
     if args.out and info.is_main:

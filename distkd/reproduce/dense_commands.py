@@ -9,10 +9,16 @@ from distkd.reproduce.paper import PaperRow
 SEG_SCRIPT = "tools/train_seg.py"
 SEG_DATA = "data/cityscapes"
 SEG_ARCH = {"deeplabv3": "deeplabv3", "pspnet": "psp"}  # paper name -> --student-model/--teacher-model
-SEG_CKPTS = "ckpts"  # ImageNet backbone weights: ckpts/<backbone>-imagenet.pth (segmentation/README.md)
-# The paper's schedule (8 GPUs, 16 images, 40k iterations, lr 0.02), as the launch scripts in
-# segmentation/train_scripts/ run it.
-SEG_OPTIONS = ("--batch-size", "16", "--max-iterations", "40000", "--lr", "0.02", "--amp")
+SEG_CKPTS = "ckpts"  # the paper's backbone files ckpts/resnet{18,101}-imagenet.pth (segmentation/README.md)
+# The paper's settings, as the launch scripts in segmentation/train_scripts/ pass them: its input
+# format, 16 images, 40k iterations, lr 0.02, float32; the two trainers' own weight decay, poly
+# floor and validation interval.
+SEG_OPTIONS = ("--input-format", "paper", "--crop-size", "512", "1024", "--batch-size", "16", "--max-iterations",
+               "40000", "--lr", "0.02", "--momentum", "0.9", "--power", "0.9", "--aux-weight", "0.4", "--no-amp")
+SEG_TRAINER_OPTIONS = {  # the paper's train_kd.py / train_baseline.py
+    "dist": ("--weight-decay", "5e-4", "--min-lr", "1e-4", "--val-interval", "400"),
+    "baseline": ("--weight-decay", "1e-4", "--min-lr", "0", "--val-interval", "800"),
+}
 DET_LAUNCHER = "tools/dist_train_mmdet.sh"
 # Paper row (student model) -> config of each detection column. The teachers are mmdet's COCO
 # weights, read by the distillation configs, so detection has no teacher job.
@@ -31,9 +37,14 @@ DET_CONFIGS = {
 
 
 def _split(model: str) -> tuple[str, str]:
-    """``pspnet_resnet18`` -> (``psp``, ``resnet18``): the trainer's model and backbone names."""
+    """``pspnet_resnet18`` -> (``psp``, ``resnet18``): the trainer's model and the paper's backbone names."""
     arch, _, backbone = model.partition("_")
     return SEG_ARCH.get(arch, arch), backbone
+
+
+def _seg_backbone(paper_backbone: str) -> str:
+    """The paper's resnet18/resnet101 are the deep-stem ``*_v1s`` networks of this code."""
+    return f"{paper_backbone}_v1s" if paper_backbone.startswith("resnet") else paper_backbone
 
 
 def _seg_launch(gpus: int) -> list[str]:
@@ -49,14 +60,15 @@ def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
         name = f"cityscapes-{short_name(model)}-baseline-s{seed}"
     else:
         name = f"cityscapes-{short_name(model)}_{short_name(row.teacher_model)}-{role}-s{seed}"
-    argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", backbone, "--data", SEG_DATA]
-    argv += ["--student-pretrained-base", f"{SEG_CKPTS}/{backbone}-imagenet.pth", *SEG_OPTIONS]
+    argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", _seg_backbone(backbone)]
+    argv += ["--data", SEG_DATA, "--student-pretrained-base", f"{SEG_CKPTS}/{backbone}-imagenet.pth", *SEG_OPTIONS]
+    argv += SEG_TRAINER_OPTIONS["dist" if role == "dist" else "baseline"]
     argv += ["--save-dir", f"{output}/{name}", "--seed", str(seed)]
     models = [model]
     if role == "dist":
         t_arch, t_backbone = _split(row.teacher_model)
         teacher_dir = f"{output}/cityscapes-{short_name(row.teacher_model)}-teacher-s0"
-        argv += ["--teacher-model", t_arch, "--teacher-backbone", t_backbone]
+        argv += ["--teacher-model", t_arch, "--teacher-backbone", _seg_backbone(t_backbone)]
         argv += ["--teacher-pretrained", f"{teacher_dir}/best.pth", "--lambda-kd", "1.0", "--eval-teacher"]
         models.append(row.teacher_model)
     return Job(name, role, row, seed, tuple(argv), None, tuple(models), f"{output}/{name}")

@@ -129,8 +129,9 @@ _SEG_PAPER_ARCH = {"psp": "pspnet"}  # the trainer's --student-model -> the pape
 
 
 def _seg_model(args: dict[str, Any], role: str) -> str:
-    arch = str(args.get(f"{role}_model"))
-    return f"{_SEG_PAPER_ARCH.get(arch, arch)}_{args.get(f'{role}_backbone')}"
+    """The paper table's name: ``psp`` + ``resnet18_v1s`` (the paper's resnet18) -> ``pspnet_resnet18``."""
+    arch, backbone = str(args.get(f"{role}_model")), str(args.get(f"{role}_backbone"))
+    return f"{_SEG_PAPER_ARCH.get(arch, arch)}_{backbone.removesuffix('_v1s')}"
 
 
 def _segmentation_run(path: Path, args: dict[str, Any]) -> Run:

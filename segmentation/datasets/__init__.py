@@ -7,18 +7,30 @@ from segmentation.datasets.cityscapes import (
     colorize,
     train_id_to_label_id,
 )
+from segmentation.datasets.input_format import (
+    INPUT_FORMATS,
+    InputFormat,
+    Reformat,
+    get_input_format,
+    recorded_input_format,
+)
 from segmentation.datasets.sampler import IterationBatchSampler, ShardSampler
 from segmentation.datasets.transforms import EvalTransform, TrainTransform
 
 __all__ = [
     "CLASS_NAMES",
+    "INPUT_FORMATS",
     "NUM_CLASSES",
     "PALETTE",
     "Cityscapes",
     "EvalTransform",
+    "InputFormat",
     "IterationBatchSampler",
+    "Reformat",
     "ShardSampler",
     "TrainTransform",
     "colorize",
+    "get_input_format",
+    "recorded_input_format",
     "train_id_to_label_id",
 ]

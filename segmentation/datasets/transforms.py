@@ -2,8 +2,9 @@
 
 Training, as in the paper's code: scale by ``s = 0.5 + 0.1 k`` with k uniform in 0..15 (i.e.
 0.5-2.0), pad bottom/right up to the crop (image with the mean colour, label with 255), random
-``crop`` and horizontal flip. Images are normalised with the ImageNet mean/std of the
-torchvision/timm backbone weights. Evaluation: the whole image, normalised only.
+``crop`` and horizontal flip. Images become the tensor of an input format
+(:mod:`segmentation.datasets.input_format`: ``paper`` = BGR minus the paper's mean, ``imagenet`` =
+RGB ImageNet mean/std). Evaluation: the whole image, converted only.
 """
 from __future__ import annotations
 
@@ -14,14 +15,7 @@ from PIL import Image
 from torch import Tensor
 
 from segmentation.datasets.cityscapes import IGNORE_INDEX
-
-MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
-
-
-def normalize(image: Image.Image) -> Tensor:
-    array = torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
-    return (array.float() / 255 - MEAN) / STD
+from segmentation.datasets.input_format import get_input_format, to_input
 
 
 def label_tensor(label: np.ndarray | None) -> Tensor:
@@ -29,12 +23,22 @@ def label_tensor(label: np.ndarray | None) -> Tensor:
 
 
 class EvalTransform:
+    def __init__(self, input_format: str = "paper") -> None:
+        self.input_format = get_input_format(input_format)
+
     def __call__(self, image: Image.Image, label: np.ndarray | None, generator=None) -> tuple[Tensor, Tensor]:
-        return normalize(image), label_tensor(label)
+        return to_input(image, self.input_format), label_tensor(label)
 
 
 class TrainTransform:
-    def __init__(self, crop_size: tuple[int, int] = (512, 1024), scale_range=(0.5, 2.0), flip: bool = True) -> None:
+    def __init__(
+        self,
+        crop_size: tuple[int, int] = (512, 1024),
+        scale_range=(0.5, 2.0),
+        flip: bool = True,
+        input_format: str = "paper",
+    ) -> None:
+        self.input_format = get_input_format(input_format)
         self.crop_h, self.crop_w = crop_size
         low, high = scale_range
         self.scales = [low + 0.1 * k for k in range(round((high - low) / 0.1) + 1)]
@@ -45,7 +49,7 @@ class TrainTransform:
         return int(torch.randint(high + 1, (1,), generator=generator))
 
     def __call__(self, image: Image.Image, label: np.ndarray, generator=None) -> tuple[Tensor, Tensor]:
-        img, lbl = normalize(image), label_tensor(label)
+        img, lbl = to_input(image, self.input_format), label_tensor(label)
         scale = self.scales[self._randint(len(self.scales) - 1, generator)]
         h, w = round(img.shape[1] * scale), round(img.shape[2] * scale)
         img = F.interpolate(img[None], size=(h, w), mode="bilinear", align_corners=False)[0]

@@ -1,4 +1,5 @@
-"""Training state for full resume: model, optimizer, AMP scaler, iteration, best mIoU and RNG.
+"""Training state for full resume: model, optimizer, AMP scaler, iteration, best mIoU and RNG, and
+the input format the model is trained with (``input_format``; evaluation reads it back).
 
 Everything is stored as tensors and plain containers, so :func:`distkd.utils.checkpoint.safe_load`
 (``weights_only=True``) reads it back. RNG states are those of the rank that saves (rank 0).
@@ -35,18 +36,31 @@ def save_state(
             "best_miou": best_miou,
             "rng": rng_state(),
             "args": args,
+            "input_format": args.get("input_format"),
         },
         path,
     )
 
 
 def load_state(
-    path: Path, model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler,
+    input_format: str | None = None,
 ) -> tuple[int, float]:
-    """Restore a :func:`save_state` file; returns ``(iteration, best_miou)``."""
+    """Restore a :func:`save_state` file; returns ``(iteration, best_miou)``.
+
+    ``input_format``: the run's; a checkpoint recorded with another one is refused."""
     state = safe_load(path, "resume checkpoint")
     if not isinstance(state, dict) or not {"model", "optimizer", "iteration"} <= state.keys():
         raise UserError(f"'{path}' is not a training checkpoint of tools/train_seg.py (no optimizer/iteration)")
+    recorded = state.get("input_format")
+    if input_format is not None and recorded not in (None, input_format):
+        raise UserError(
+            f"resume checkpoint '{path}' was trained with --input-format {recorded}, this run has {input_format}: "
+            f"pass --input-format {recorded}"
+        )
     load_state_dict_strict(model, state["model"], f"resume checkpoint '{path}'")
     optimizer.load_state_dict(state["optimizer"])
     if "scaler" in state:

@@ -3,6 +3,7 @@
 ``--student-model`` / ``--teacher-model``: ``deeplabv3`` and ``psp`` (any ``--*-backbone``),
 ``deeplab_mobile`` and ``psp_mobile`` (MobileNetV2 backbone). ResNet models get the auxiliary FCN
 head by default, MobileNetV2 models do not (as in the paper's code); ``aux`` overrides that.
+The default backbone is the paper's: ``resnet18_v1s`` (``mobilenetv2`` for ``*_mobile``).
 """
 from __future__ import annotations
 
@@ -19,8 +20,13 @@ SEG_MODELS.register("psp")(PSPHead)
 SEG_MODELS.register("deeplab_mobile")(DeepLabV3Head)
 SEG_MODELS.register("psp_mobile")(PSPHead)
 
-__all__ = ["BACKBONES", "SEG_MODELS", "Segmentor", "WithAux", "build_segmentor", "load_backbone_weights",
-           "load_segmentor_weights"]
+__all__ = ["BACKBONES", "SEG_MODELS", "Segmentor", "WithAux", "build_segmentor", "default_backbone",
+           "load_backbone_weights", "load_segmentor_weights"]
+
+
+def default_backbone(model: str) -> str:
+    """The paper's backbone of ``model``: mobilenetv2 for ``*_mobile``, else resnet18_v1s."""
+    return "mobilenetv2" if model.endswith("_mobile") else "resnet18_v1s"
 
 
 def build_segmentor(
@@ -30,14 +36,15 @@ def build_segmentor(
     aux: bool | None = None,
     pretrained_base: str | None = None,
 ) -> Segmentor:
-    """Build ``model`` on ``backbone`` (default: resnet18, or mobilenetv2 for ``*_mobile``).
+    """Build ``model`` on ``backbone`` (default: resnet18_v1s, or mobilenetv2 for ``*_mobile``).
 
-    ``pretrained_base`` is a file of ImageNet backbone weights (torchvision/timm format).
+    ``pretrained_base`` is a file of ImageNet backbone weights (the paper's ``*-imagenet.pth`` for
+    ``*_v1s``, torchvision/timm files for the others).
     """
     if model not in SEG_MODELS:
         raise UserError(SEG_MODELS.unknown_message(model))
     mobile = model.endswith("_mobile")
-    backbone = backbone or ("mobilenetv2" if mobile else "resnet18")
+    backbone = backbone or default_backbone(model)
     if mobile and backbone != "mobilenetv2":
         raise UserError(f"'{model}' is built on the mobilenetv2 backbone, got backbone '{backbone}'")
     net = build_backbone(backbone)

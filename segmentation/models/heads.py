@@ -1,18 +1,23 @@
 """Segmentation heads: DeepLabV3 (ASPP), PSPNet (pyramid pooling) and the auxiliary FCN head.
 
-Widths follow the paper's segmentation code: the heads are 256 wide on 2048-channel backbones and
-128 wide otherwise; ASPP rates (12, 24, 36); pyramid bins (1, 2, 3, 6); the FCN head is
-``in_channels // 4`` wide. All heads return logits at the resolution of their input (1/8).
+Structure, widths and module names follow the paper's segmentation code, so its checkpoints
+(``head.*``, ``auxlayer.*``) load by name:
+
+- DeepLabV3: ASPP ``b0`` (1x1), ``b1..b3`` (3x3, rates 12, 24, 36; ``bK.block``), ``b4`` (image
+  pooling, ``b4.gap``), ``project`` (1x1 + dropout 0.5); then ``block`` = 3x3 conv, BN, ReLU,
+  dropout 0.1 and the 1x1 classifier (``block.4``). 128 wide on 512-channel backbones, 256 on
+  2048-channel ones.
+- PSPNet: pyramid pooling over 1, 2, 3, 6 bins (``psp.conv1..conv4``, C/4 wide each), ``block`` =
+  3x3 conv, BN, ReLU, dropout 0.1; ``classifier``. 128 wide on 512 (and 320) channels, 512 on 2048.
+- FCN (aux, on stage 3): ``block`` = 3x3 conv (C/4 wide), BN, ReLU, dropout 0.1, 1x1 classifier.
+
+All heads return logits at the resolution of their input (1/8).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-
-def head_width(in_channels: int) -> int:
-    return 256 if in_channels >= 2048 else 128
 
 
 def conv_bn_relu(cin: int, cout: int, kernel: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -27,6 +32,15 @@ def conv_bn_relu(cin: int, cout: int, kernel: int = 1, dilation: int = 1) -> nn.
 def upsample(x: Tensor, size) -> Tensor:
     """Bilinear resize with ``align_corners=True`` (as in the paper's code)."""
     return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+class ASPPConv(nn.Module):
+    def __init__(self, cin: int, cout: int, rate: int) -> None:
+        super().__init__()
+        self.block = conv_bn_relu(cin, cout, 3, rate)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.block(x)
 
 
 class ImagePool(nn.Module):
@@ -46,7 +60,7 @@ class ASPP(nn.Module):
     def __init__(self, cin: int, cout: int, rates: tuple[int, int, int] = (12, 24, 36)) -> None:
         super().__init__()
         self.b0 = conv_bn_relu(cin, cout)
-        self.b1, self.b2, self.b3 = (conv_bn_relu(cin, cout, 3, r) for r in rates)
+        self.b1, self.b2, self.b3 = (ASPPConv(cin, cout, r) for r in rates)
         self.b4 = ImagePool(cin, cout)
         self.project = nn.Sequential(*conv_bn_relu(5 * cout, cout), nn.Dropout(0.5))
 
@@ -58,13 +72,12 @@ class ASPP(nn.Module):
 class DeepLabV3Head(nn.Module):
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
-        width = head_width(in_channels)
+        width = 256 if in_channels >= 2048 else 128
         self.aspp = ASPP(in_channels, width)
-        self.block = nn.Sequential(*conv_bn_relu(width, width, 3), nn.Dropout(0.1))
-        self.classifier = nn.Conv2d(width, num_classes, 1)
+        self.block = nn.Sequential(*conv_bn_relu(width, width, 3), nn.Dropout(0.1), nn.Conv2d(width, num_classes, 1))
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.block(self.aspp(x)))
+        return self.block(self.aspp(x))
 
 
 class PyramidPooling(nn.Module):
@@ -72,18 +85,22 @@ class PyramidPooling(nn.Module):
 
     def __init__(self, in_channels: int, bins: tuple[int, ...] = (1, 2, 3, 6)) -> None:
         super().__init__()
-        self.stages = nn.ModuleList(
-            nn.Sequential(nn.AdaptiveAvgPool2d(b), *conv_bn_relu(in_channels, in_channels // 4)) for b in bins
-        )
+        self.bins = bins
+        for index in range(len(bins)):  # conv1..conv4, as named in the paper's code
+            self.add_module(f"conv{index + 1}", conv_bn_relu(in_channels, in_channels // 4))
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([x] + [upsample(stage(x), x.shape[-2:]) for stage in self.stages], dim=1)
+        pooled = [
+            upsample(getattr(self, f"conv{i + 1}")(F.adaptive_avg_pool2d(x, b)), x.shape[-2:])
+            for i, b in enumerate(self.bins)
+        ]
+        return torch.cat([x, *pooled], dim=1)
 
 
 class PSPHead(nn.Module):
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
-        width = head_width(in_channels)
+        width = 512 if in_channels >= 2048 else 128
         self.psp = PyramidPooling(in_channels)
         self.block = nn.Sequential(*conv_bn_relu(2 * in_channels, width, 3), nn.Dropout(0.1))
         self.classifier = nn.Conv2d(width, num_classes, 1)
@@ -93,13 +110,14 @@ class PSPHead(nn.Module):
 
 
 class FCNHead(nn.Module):
-    """The auxiliary head on stage 3: 3x3 conv (C/4 wide), dropout, 1x1 classifier."""
+    """The auxiliary head on stage 3: 3x3 conv (C/4 wide), BN, ReLU, dropout, 1x1 classifier."""
 
     def __init__(self, in_channels: int, num_classes: int) -> None:
         super().__init__()
         width = in_channels // 4
-        self.block = nn.Sequential(*conv_bn_relu(in_channels, width, 3), nn.Dropout(0.1))
-        self.classifier = nn.Conv2d(width, num_classes, 1)
+        self.block = nn.Sequential(
+            *conv_bn_relu(in_channels, width, 3), nn.Dropout(0.1), nn.Conv2d(width, num_classes, 1)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier(self.block(x))
+        return self.block(x)

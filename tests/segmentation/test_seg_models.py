@@ -78,33 +78,36 @@ def test_unknown_names_are_clear_errors():
         build_segmentor("psp_mobile", "resnet18")
 
 
-def test_deep_stem_file_with_paper_code_names_loads_by_position(tmp_path):
-    """Stem keys conv1/bn1/conv2/bn2/conv3/bn3 (the paper code's v1s files) for timm's conv1.0 ... bn1."""
-    source = build_backbone("resnet18_v1s").body.state_dict()
-    renames = {"conv1.0": "conv1", "conv1.1": "bn1", "conv1.3": "conv2", "conv1.4": "bn2", "conv1.6": "conv3",
-               "bn1": "bn3"}  # fmt: skip
-    paper = {}
-    for key, value in source.items():
-        old = next((o for o in renames if key.startswith(o + ".")), None)
-        paper[renames[old] + key[len(old):] if old else key] = value
-    paper["fc.weight"], paper["fc.bias"] = torch.zeros(1000, 512), torch.zeros(1000)
-    torch.save(paper, tmp_path / "resnet18-imagenet.pth")
+def test_timm_deep_stem_file_loads_by_position(tmp_path):
+    """A timm deep-stem ResNet file (stem keys conv1.0 ... bn1) for the paper-named resnet18_v1s."""
+    import timm
+
+    torch.manual_seed(0)
+    source = timm.create_model("resnet18", stem_type="deep", stem_width=64).state_dict()
+    torch.save(source, tmp_path / "timm_resnet18s.pth")
     backbone = build_backbone("resnet18_v1s")
-    assert load_backbone_weights(backbone, tmp_path / "resnet18-imagenet.pth") == "by position"
-    assert torch.equal(backbone.body.conv1[6].weight, paper["conv3.weight"])
-    assert torch.equal(backbone.body.bn1.running_var, paper["bn3.running_var"])
+    assert load_backbone_weights(backbone, tmp_path / "timm_resnet18s.pth") == "by position"
+    assert torch.equal(backbone.body.conv3.weight, source["conv1.6.weight"])
+    assert torch.equal(backbone.body.bn3.running_var, source["bn1.running_var"])
+    assert torch.equal(backbone.body.layer4[1].conv2.weight, source["layer4.1.conv2.weight"])
 
 
-def test_whole_network_with_other_key_names_loads_by_position(tmp_path):
+def test_our_checkpoint_loads_by_name_and_the_wrong_head_is_a_clear_error(tmp_path):
     from segmentation.models import load_segmentor_weights
 
-    trained = build_segmentor("deeplabv3", "resnet18")
-    renamed = {k.replace("backbone.body.", "pretrained.").replace("aux_head.", "auxlayer."): v
-               for k, v in trained.state_dict().items()}  # fmt: skip
-    torch.save(renamed, tmp_path / "paper_teacher.pth")
-    model = build_segmentor("deeplabv3", "resnet18")
-    assert load_segmentor_weights(model, tmp_path / "paper_teacher.pth") == "by position"
+    trained = build_segmentor("deeplabv3", "resnet18_v1s")
+    torch.save(trained.state_dict(), tmp_path / "best.pth")
+    model = build_segmentor("deeplabv3", "resnet18_v1s")
+    assert load_segmentor_weights(model, tmp_path / "best.pth") == "this code's names"
     for (k, a), b in zip(model.state_dict().items(), trained.state_dict().values()):
         assert torch.equal(a, b), k
     with pytest.raises(UserError, match="missing keys"):
-        load_segmentor_weights(build_segmentor("psp", "resnet18"), tmp_path / "paper_teacher.pth")
+        load_segmentor_weights(build_segmentor("psp", "resnet18_v1s"), tmp_path / "best.pth")
+
+
+def test_paper_head_widths():
+    """PSP is 512 wide on 2048 channels, DeepLabV3 256 (the paper code's widths); 128 on ResNet-18."""
+    psp, dlv3 = build_segmentor("psp", "resnet101_v1s"), build_segmentor("deeplabv3", "resnet101_v1s")
+    assert psp.head.classifier.in_channels == 512 and dlv3.head.block[4].in_channels == 256
+    assert build_segmentor("psp", "resnet18_v1s").head.classifier.in_channels == 128
+    assert psp.aux_head.block[0].out_channels == 256  # FCN head: 1024 // 4

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Teacher: DeepLabV3-ResNet101, Cityscapes val mIoU 78.07 in the paper.
-# Usage: GPUS=8 DATA=data/cityscapes CKPTS=ckpts bash segmentation/train_scripts/train_baseline/deeplabv3_res101.sh [extra train_seg.py options]
+# The paper's train_baseline.py settings, every value explicit: deep-stem resnet101_v1s from the paper's
+# $CKPTS/resnet101-imagenet.pth, its input format, weight decay 1e-4, plain poly (no floor),
+# validation every 800 iterations (best kept), float32. Files: "Released files" in segmentation/README.md.
+# Usage: GPUS=8 DATA=data/cityscapes CKPTS=ckpts bash segmentation/train_scripts/train_baseline/deeplabv3_res101.sh [extra train_seg.py options, which win]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 GPUS=${GPUS:-8}
 DATA=${DATA:-data/cityscapes}
 CKPTS=${CKPTS:-ckpts}
-BACKBONE=${BACKBONE:-resnet101}
 torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
-    --student-model deeplabv3 \
-    --student-backbone "$BACKBONE" \
-    --data "$DATA" \
+    --student-model deeplabv3 --student-backbone resnet101_v1s \
+    --student-pretrained-base "$CKPTS/resnet101-imagenet.pth" \
+    --data "$DATA" --input-format paper --crop-size 512 1024 \
     --save-dir work_dirs/seg/deeplabv3_r101 \
-    --student-pretrained-base "$CKPTS/$BACKBONE-imagenet.pth" \
-    --batch-size 16 --max-iterations 40000 --lr 0.02 --amp "$@"
+    --batch-size 16 --max-iterations 40000 --lr 0.02 --momentum 0.9 --weight-decay 1e-4 \
+    --min-lr 0 --power 0.9 --aux-weight 0.4 --no-amp \
+    --val-interval 800 "$@"

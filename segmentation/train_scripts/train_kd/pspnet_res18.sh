@@ -1,21 +1,24 @@
 #!/usr/bin/env bash
 # DIST: DeepLabV3-ResNet101 -> PSPNet-ResNet18, Cityscapes val mIoU 76.31 in the paper (baseline 72.55).
-# Usage: GPUS=8 DATA=data/cityscapes CKPTS=ckpts bash segmentation/train_scripts/train_kd/pspnet_res18.sh [extra train_seg.py options]
+# The paper's train_kd.py settings, every value explicit: the released DeepLabV3-ResNet101 teacher
+# ($CKPTS/deeplabv3_resnet101_citys_best_model.pth, 78.07 mIoU), a deep-stem resnet18_v1s student from
+# $CKPTS/resnet18-imagenet.pth, the paper's input format, weight decay 5e-4, poly with floor 1e-4,
+# validation every 400 iterations (best kept), float32. Files: "Released files" in segmentation/README.md.
+# Usage: GPUS=8 DATA=data/cityscapes CKPTS=ckpts bash segmentation/train_scripts/train_kd/pspnet_res18.sh [extra train_seg.py options, which win]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 GPUS=${GPUS:-8}
 DATA=${DATA:-data/cityscapes}
 CKPTS=${CKPTS:-ckpts}
-BACKBONE=${BACKBONE:-resnet18}
-TEACHER_BACKBONE=${TEACHER_BACKBONE:-resnet101}
-TEACHER_CKPT=${TEACHER_CKPT:-work_dirs/seg/deeplabv3_r101/best.pth}
+TEACHER_CKPT=${TEACHER_CKPT:-$CKPTS/deeplabv3_resnet101_citys_best_model.pth}
 torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
-    --teacher-model deeplabv3 \
-    --student-model psp \
-    --teacher-backbone "$TEACHER_BACKBONE" \
-    --student-backbone "$BACKBONE" \
-    --data "$DATA" \
+    --teacher-model deeplabv3 --teacher-backbone resnet101_v1s \
+    --teacher-pretrained "$TEACHER_CKPT" --teacher-input-format paper \
+    --student-model psp --student-backbone resnet18_v1s \
+    --student-pretrained-base "$CKPTS/resnet18-imagenet.pth" \
+    --data "$DATA" --input-format paper --crop-size 512 1024 \
     --save-dir work_dirs/seg/dist_dv3-r101_psp-r18 \
-    --teacher-pretrained "$TEACHER_CKPT" \
-    --student-pretrained-base "$CKPTS/$BACKBONE-imagenet.pth" \
-    --batch-size 16 --max-iterations 40000 --lr 0.02 --lambda-kd 1.0 --eval-teacher --amp "$@"
+    --batch-size 16 --max-iterations 40000 --lr 0.02 --momentum 0.9 --weight-decay 5e-4 \
+    --min-lr 1e-4 --power 0.9 --aux-weight 0.4 --no-amp \
+    --lambda-kd 1.0 --kd-temperature 1.0 \
+    --val-interval 400 --eval-teacher "$@"

@@ -169,17 +169,22 @@ def test_cityscapes_rows_map_to_commands(monkeypatch, capsys):
     for row in load_paper_rows():
         if row.table != "cityscapes":
             continue
-        arch, backbone = {"deeplabv3_resnet18": ("deeplabv3", "resnet18"),
-                          "pspnet_resnet18": ("psp", "resnet18")}[row.student_model]
+        arch, backbone = {"deeplabv3_resnet18": ("deeplabv3", "resnet18_v1s"),
+                          "pspnet_resnet18": ("psp", "resnet18_v1s")}[row.student_model]
         mine = [argv for argv in commands if (_option(argv, "--student-model"), _option(argv, "--student-backbone"))
                 == (arch, backbone)]
         assert len(mine) == 2 and sum("--teacher-model" in argv for argv in mine) == 1, row
         dist = next(argv for argv in mine if "--teacher-model" in argv)
-        assert (_option(dist, "--teacher-model"), _option(dist, "--teacher-backbone")) == ("deeplabv3", "resnet101")
+        assert (_option(dist, "--teacher-model"), _option(dist, "--teacher-backbone")) == ("deeplabv3", "resnet101_v1s")
+        assert (_option(dist, "--weight-decay"), _option(dist, "--val-interval")) == ("5e-4", "400")
+        base = next(argv for argv in mine if "--teacher-model" not in argv)
+        assert (_option(base, "--weight-decay"), _option(base, "--val-interval"), _option(base, "--min-lr")) == \
+            ("1e-4", "800", "0")
+        assert "--no-amp" in dist and _option(dist, "--student-pretrained-base") == "ckpts/resnet18-imagenet.pth"
         assert _option(dist, "--teacher-pretrained") == "experiments/cityscapes-dlv3r101-teacher-s0/best.pth"
     teacher = commands[0]
     assert (_option(teacher, "--student-backbone"), _option(teacher, "--save-dir")) == \
-        ("resnet101", "experiments/cityscapes-dlv3r101-teacher-s0")
+        ("resnet101_v1s", "experiments/cityscapes-dlv3r101-teacher-s0")
     if not (ROOT / "segmentation").is_dir():
         pytest.skip("segmentation/ is not in this tree yet: script existence not checked")
     for argv in commands:

@@ -44,7 +44,9 @@ def test_segmentation_runs(tmp_path):
     assert (dist.student, dist.teacher, dist.kd, dist.unit) == ("pspnet_resnet18", "deeplabv3_resnet101", "dist",
                                                                 "iteration")
     assert dist.finished and dist.best == pytest.approx(76.31) and dist.last == pytest.approx(76.31)
-    base = load_run(write_seg_run(tmp_path, "b", student="deeplabv3", teacher=None, mious=[(4000, 0.5)]))
+    base = load_run(write_seg_run(tmp_path, "b", student="deeplabv3", teacher=None, mious=[(4000, 0.5)],
+                                  backbone="resnet18_v1s"))  # the paper's resnet18
+    assert base.student == "deeplabv3_resnet18"
     assert base.kd is None and not base.finished and base.status == "unfinished (4000 of 40000 iterations done)"
     teacher = load_run(write_seg_run(tmp_path, "t", student="deeplabv3", teacher=None, backbone="resnet101",
                                      mious=[(40000, 0.78)]))
