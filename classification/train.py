@@ -90,6 +90,10 @@ def build_teacher(args: argparse.Namespace, num_classes: int, logger) -> nn.Modu
     use_cache = args.teacher_pretrained and not args.teacher_ckpt
     teacher = build_model(args.teacher_model, num_classes, pretrained=use_cache, offline=args.offline)
     if args.teacher_ckpt:
+        from classification.teachers import missing_teacher_hint
+
+        if hint := missing_teacher_hint(args.teacher_ckpt):
+            raise UserError(hint)
         check_recorded(args.teacher_ckpt)  # a downloaded teacher (tools/get_teachers.py) still matches its SHA-256
         load_weights(teacher, args.teacher_ckpt, "teacher checkpoint")
         logger.info(f"teacher {args.teacher_model} loaded from {args.teacher_ckpt}")
