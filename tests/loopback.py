@@ -34,3 +34,9 @@ def refused_url() -> str:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+def online(monkeypatch) -> None:
+    """Tests of the online path: ignore offline switches set in the surrounding environment."""
+    for key in ("HF_HUB_OFFLINE", "DISTKD_OFFLINE", "DISTKD_MIRROR"):
+        monkeypatch.delenv(key, raising=False)

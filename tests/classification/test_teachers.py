@@ -9,7 +9,12 @@ from classification.models import build_model
 from classification.teachers import find_member, get_cifar100_teachers, missing_teacher_hint
 from distkd.errors import UserError
 from distkd.utils.download import MIRROR_ENV
-from tests.loopback import refused_url, serve
+from tests.loopback import online, refused_url, serve
+
+
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    online(monkeypatch)
 
 
 def write_release(folder, models=("wrn_40_2", "resnet56"), seed=0):

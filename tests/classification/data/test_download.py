@@ -9,7 +9,12 @@ from classification.data import download as cifar_download
 from distkd.errors import UserError
 from distkd.utils.download import MIRROR_ENV
 from tests.conftest import write_cifar
-from tests.loopback import refused_url, serve
+from tests.loopback import online, refused_url, serve
+
+
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    online(monkeypatch)
 
 
 @pytest.fixture

@@ -10,7 +10,12 @@ import torchvision
 
 from classification.models import build_model, factory
 from distkd.errors import UserError
-from tests.loopback import serve
+from tests.loopback import online, serve
+
+
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    online(monkeypatch)
 
 
 @pytest.fixture

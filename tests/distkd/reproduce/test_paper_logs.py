@@ -9,9 +9,14 @@ from distkd.errors import UserError
 from distkd.reproduce.paper_logs import PAPER_LOGS, first_departure, log_name_for, parse_log
 from distkd.utils.download import MIRROR_ENV
 from tests.conftest import ROOT
-from tests.loopback import refused_url, serve
+from tests.loopback import online, refused_url, serve
 
 PAPER = {0: 30.5, 1: 45.25, 2: 52.0, 3: 58.75}
+
+
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    online(monkeypatch)
 
 
 def original_log(paper=PAPER, batches=4) -> str:

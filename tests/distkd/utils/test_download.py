@@ -5,9 +5,14 @@ import pytest
 
 from distkd.errors import UserError
 from distkd.utils import download as dl
-from tests.loopback import refused_url, serve
+from tests.loopback import online, refused_url, serve
 
 URL = "https://example.invalid/releases/weights.bin"  # never contacted: the mirror redirects it
+
+
+@pytest.fixture(autouse=True)
+def _online(monkeypatch):
+    online(monkeypatch)
 
 
 @pytest.fixture
