@@ -39,7 +39,7 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (CLI wins)")
     p.add_argument("--model", default=None, help="student model name (tv_*, timm_*, cifar_*, mobilenet_v1)")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="digits", choices=["imagenet", "cifar100", "cifar10", "digits"])
+    g.add_argument("--dataset", default="digits", choices=["imagenet", "cifar100", "cifar10", "digits", "folder"])
     g.add_argument("--data-path", default=None, help="dataset root (not needed for digits)")
     g.add_argument("--image-size", type=int, default=None, help="train/eval input size (dataset default)")
     g.add_argument("-b", "--batch-size", type=int, default=64, help="batch size per GPU/process")
@@ -64,6 +64,7 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
     g.add_argument("--drop", type=float, default=0.0, help="dropout before the classifier (timm models)")
+    _add_setup_options(p, for_test)
     if for_test:
         p.add_argument("--ckpt", required=True, help="checkpoint to evaluate (last.pth / best.pth / state_dict)")
         p.add_argument("--ema", action="store_true", help="evaluate the EMA weights of the checkpoint")
@@ -104,13 +105,31 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--teacher-model", default=None)
     g.add_argument("--teacher-ckpt", default=None, help="teacher weights (state_dict, or under state_dict/model)")
     g.add_argument("--teacher-pretrained", dest="teacher_pretrained", action="store_true", default=True,
-                   help="without --teacher-ckpt, load torchvision/timm weights from the local cache")
+                   help="without --teacher-ckpt, torchvision/timm weights (downloaded on first use unless --offline)")
     g.add_argument("--teacher-no-pretrained", dest="teacher_pretrained", action="store_false",
                    help="random teacher (debugging only)")
     g.add_argument("--ori-loss-weight", type=float, default=1.0)
     g.add_argument("--kd-loss-weight", type=float, default=1.0)
     g.add_argument("--kd-loss-kwargs", nargs="*", default=None, help="extra KD loss arguments, key=value")
     return p
+
+
+def _add_setup_options(p: argparse.ArgumentParser, for_test: bool) -> None:
+    """Downloads, own data, experiment tracking (see docs/own_data.md)."""
+    g = p.add_argument_group("downloads, own data and tracking")
+    g.add_argument("--offline", action="store_true",
+                   help="never download (also HF_HUB_OFFLINE=1 / DISTKD_OFFLINE=1): a missing file is an error")
+    g.add_argument("--download", action="store_true",
+                   help="download CIFAR-10/100 into --data-path if missing (torchvision's archive, MD5 checked)")
+    if for_test:
+        return
+    g.add_argument("--pretrained", action="store_true",
+                   help="start the student from its torchvision/timm weights (classifier re-initialised "
+                        "for the data's classes): fine-tuning, e.g. a teacher on your own data")
+    g.add_argument("--train-fraction", type=float, default=1.0,
+                   help="train on this fraction of the training split (a fixed, class-stratified subset)")
+    g.add_argument("--log-wandb", action="store_true", help="also log to Weights & Biases (pip install '.[wandb]')")
+    g.add_argument("--wandb-project", default="distkd", help="W&B project name")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -26,9 +26,11 @@ from distkd.errors import UserError
 from distkd.losses import build_kd_loss
 from distkd.utils.checkpoint import load_state_dict_strict, load_weights, safe_load
 from distkd.utils.distributed import DistInfo, cleanup_distributed, init_distributed
+from distkd.utils.download import check_recorded
 from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
 from distkd.utils.rng import rng_state, seed_everything, set_rng_state
+from distkd.utils.tracking import WandbRun
 
 
 def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
@@ -65,6 +67,11 @@ def check_args(args: argparse.Namespace) -> None:
 def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
     """The student; ``--drop`` is dropout before the classifier (timm's ``drop_rate`` for timm models,
     ``dropout`` for torchvision MobileNet V2, else a pre-hook on the last linear layer)."""
+    if args.pretrained:
+        from classification.models.finetune import build_pretrained_model
+
+        extra = {"drop_rate": args.drop} if args.drop > 0 and args.model.startswith("timm_") else {}
+        return build_pretrained_model(args.model, num_classes, args.offline, **extra)
     if args.drop <= 0:
         return build_model(args.model, num_classes)
     if args.model.startswith("timm_"):
@@ -81,8 +88,13 @@ def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
 
 def build_teacher(args: argparse.Namespace, num_classes: int, logger) -> nn.Module:
     use_cache = args.teacher_pretrained and not args.teacher_ckpt
-    teacher = build_model(args.teacher_model, num_classes, pretrained=use_cache)
+    teacher = build_model(args.teacher_model, num_classes, pretrained=use_cache, offline=args.offline)
     if args.teacher_ckpt:
+        from classification.teachers import missing_teacher_hint
+
+        if hint := missing_teacher_hint(args.teacher_ckpt):
+            raise UserError(hint)
+        check_recorded(args.teacher_ckpt)  # a downloaded teacher (tools/get_teachers.py) still matches its SHA-256
         load_weights(teacher, args.teacher_ckpt, "teacher checkpoint")
         logger.info(f"teacher {args.teacher_model} loaded from {args.teacher_ckpt}")
     elif not args.teacher_pretrained:
@@ -177,6 +189,7 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
         exp.write_args(args)
         exp.truncate_metrics("epoch", start_epoch - 1)
     logger = setup_logger("distkd.train", exp.path / "log.txt" if dist.is_main else None, dist.is_main)
+    tracker = WandbRun(args, exp.path) if args.log_wandb and dist.is_main else None
     logger.info(f"experiment {exp.path} | world size {dist.world_size} | device {device} | "
                 f"{'resumed at epoch ' + str(start_epoch) if resume_path else 'new run'}")
 
@@ -218,7 +231,11 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
             exp.append_metrics(row)
             exp.tensorboard({k: v for k, v in row.items() if k != "epoch" and v != ""}, epoch)
             exp.plot_curves("epoch", ["train_loss", "val_top1"])
+            if tracker is not None:
+                tracker.log(row, epoch)
     exp.close()
+    if tracker is not None:
+        tracker.finish({"best_top1": best["top1"], "best_epoch": best["epoch"]})
     logger.info(f"done: best top-1 {best['top1']:.2f} at epoch {best['epoch']}; checkpoints in {exp.path}")
     return {**stats, "best_top1": best["top1"]}
 

@@ -1,10 +1,12 @@
-"""Classification datasets in their real on-disk formats (never downloaded).
+"""Classification datasets in their real on-disk formats (CIFAR downloaded only with ``--download``).
 
 - ImageNet: ``<root>/{train,val}/<class>/*.JPEG`` class folders, or the original code's list files
   ``<root>/meta/{train,val}.txt`` (lines ``relative/path.JPEG label``, paths under
   ``<root>/{train,val}/``), used when present;
 - CIFAR-100 / CIFAR-10: the python pickles ``<root>/cifar-100-python/{train,test,meta}`` and
   ``<root>/cifar-10-batches-py/{data_batch_1..5,test_batch,batches.meta}``;
+- folder (your own data): ``<root>/{train,val}/<class>/<image>``, any number of classes, any image
+  format PIL reads;
 - digits: scikit-learn's bundled 8x8 handwritten digits (1,797 real images, 10 classes), split
   80/20 with a fixed seed.
 """
@@ -80,10 +82,19 @@ def imagenet(root: str | Path, split: str, transform: Transform = None) -> Datas
             f"ImageNet {split} split not found: expected class folders '{folder}/<class>/*.JPEG' or a list "
             f"file '{list_file}' (see README: Preparing datasets)"
         )
+    return image_folder(folder, transform, "ImageNet")
+
+
+def image_folder(folder: str | Path, transform: Transform = None, what: str = "image folder") -> Dataset:
+    """``folder/<class>/<image>`` (torchvision's ImageFolder); classes sorted by folder name."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{what} split not found: expected class folders '{folder}/<class>/<image>' "
+                        "(see docs/own_data.md)")
     try:
         return _CheckedImageFolder(str(folder), transform)
     except FileNotFoundError as err:
-        raise UserError(f"ImageNet {split} split at '{folder}' has no class folders with images ({err})") from None
+        raise UserError(f"{what} split at '{folder}' has no class folders with images ({err})") from None
 
 
 _CIFAR = {
@@ -125,8 +136,8 @@ class CIFARPickle(Dataset):
     def _unpickle(path: Path, name: str) -> dict:
         if not path.is_file():
             raise UserError(
-                f"{name} file not found: expected '{path}' (extract the official python-version archive "
-                "into --data-path)"
+                f"{name} file not found: expected '{path}' (add --download to fetch it, or extract the official "
+                "python-version archive into --data-path)"
             )
         try:
             with open(path, "rb") as f:
@@ -174,16 +185,26 @@ class Digits(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
-def build_dataset(name: str, root: str | None, split: str, transform: Transform = None) -> Dataset:
-    """``split`` is ``train`` or ``val``; the dataset carries ``num_classes``."""
+def build_dataset(name: str, root: str | None, split: str, transform: Transform = None, download: bool = False,
+                  offline: bool = False) -> Dataset:
+    """``split`` is ``train`` or ``val``; the dataset carries ``num_classes``. ``download`` fetches
+    CIFAR-10/100 into ``root`` first when missing (checksum verified)."""
     if name == "digits":
         return Digits(split, transform)
     if root is None:
         raise UserError(f"--data-path is required for dataset '{name}'")
+    if download and name in _CIFAR:
+        from classification.data.download import download_cifar
+
+        download_cifar(root, name, offline)
+    elif download:
+        raise UserError(f"--download fetches cifar10 / cifar100 only; prepare '{name}' as README: Preparing datasets")
     if not Path(root).is_dir():
         raise UserError(f"--data-path '{root}' does not exist (dataset '{name}')")
     if name == "imagenet":
         return imagenet(root, split, transform)
     if name in _CIFAR:
         return CIFARPickle(root, name, split, transform)
-    raise UserError(f"unknown dataset '{name}': choose from imagenet, cifar100, cifar10, digits")
+    if name == "folder":
+        return image_folder(Path(root) / split, transform, f"--dataset folder: the {split}")
+    raise UserError(f"unknown dataset '{name}': choose from imagenet, cifar100, cifar10, digits, folder")

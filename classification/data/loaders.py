@@ -5,7 +5,7 @@ import argparse
 import sys
 
 from timm.data import Mixup
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from classification.data.datasets import build_dataset
@@ -46,9 +46,31 @@ class SkipBadImages(Dataset):
         raise UserError("no readable image in the dataset")
 
 
+class _Subset(Subset):
+    def __init__(self, dataset: Dataset, indices: list[int]) -> None:
+        super().__init__(dataset, indices)
+        self.num_classes = dataset.num_classes
+        self.targets = [dataset.targets[i] for i in indices]
+
+
+def stratified_subset(dataset: Dataset, fraction: float) -> Dataset:
+    """``--train-fraction``: the same class-stratified subset for every run and seed (split seed 0)."""
+    if not 0.0 < fraction <= 1.0:
+        raise UserError(f"--train-fraction must be in (0, 1], got {fraction}")
+    from sklearn.model_selection import train_test_split
+
+    indices = list(range(len(dataset)))
+    try:
+        kept, _ = train_test_split(indices, train_size=fraction, random_state=0, stratify=dataset.targets)
+    except ValueError as err:
+        raise UserError(f"--train-fraction {fraction} keeps too few images per class ({err})") from None
+    return _Subset(dataset, sorted(kept))
+
+
 def build_loaders(args: argparse.Namespace, dist: DistInfo):
     """Returns ``(train_loader, val_loader, num_classes, mixup_fn)``; ``train_loader`` is None for tests."""
-    val_set = build_dataset(args.dataset, args.data_path, "val", build_transform(args, train=False))
+    fetch = {"download": getattr(args, "download", False), "offline": getattr(args, "offline", False)}
+    val_set = build_dataset(args.dataset, args.data_path, "val", build_transform(args, train=False), **fetch)
     pin = dist.device.type == "cuda"
     val_loader = DataLoader(
         val_set, batch_size=args.batch_size, sampler=ShardSampler(len(val_set), dist.rank, dist.world_size),
@@ -56,12 +78,14 @@ def build_loaders(args: argparse.Namespace, dist: DistInfo):
     )
     if not hasattr(args, "epochs"):  # evaluation only
         return None, val_loader, val_set.num_classes, None
-    train_set = build_dataset(args.dataset, args.data_path, "train", build_transform(args, train=True))
+    train_set = build_dataset(args.dataset, args.data_path, "train", build_transform(args, train=True), **fetch)
     if train_set.num_classes != val_set.num_classes:
         raise UserError(
             f"train and val splits disagree on the number of classes ({train_set.num_classes} vs "
             f"{val_set.num_classes}); check --data-path"
         )
+    if getattr(args, "train_fraction", 1.0) < 1.0:
+        train_set = stratified_subset(train_set, args.train_fraction)
     if args.skip_bad_images:
         train_set = SkipBadImages(train_set)
     per_rank = len(train_set) // dist.world_size

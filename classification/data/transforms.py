@@ -13,19 +13,20 @@ CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)
 CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 DIGITS_MEAN, DIGITS_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
 
-DEFAULT_SIZE = {"imagenet": 224, "cifar100": 32, "cifar10": 32, "digits": 32}
+DEFAULT_SIZE = {"imagenet": 224, "cifar100": 32, "cifar10": 32, "digits": 32, "folder": 224}
 _NORM = {
     "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
     "cifar100": (CIFAR100_MEAN, CIFAR100_STD),
     "cifar10": (CIFAR10_MEAN, CIFAR10_STD),
     "digits": (DIGITS_MEAN, DIGITS_STD),
+    "folder": (IMAGENET_MEAN, IMAGENET_STD),  # your own data: as ImageNet, what pretrained teachers expect
 }
 
 
 def build_transform(args: argparse.Namespace, train: bool):
     size = args.image_size or DEFAULT_SIZE[args.dataset]
     mean, std = _NORM[args.dataset]
-    if args.dataset == "imagenet":
+    if args.dataset in ("imagenet", "folder"):
         if train:
             return create_transform(
                 size, is_training=True, auto_augment=args.aa, re_prob=args.reprob, re_mode=args.remode,

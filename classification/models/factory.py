@@ -4,7 +4,10 @@
 - ``timm_<name>``: any timm model (``timm_resnet50``, ``timm_tf_efficientnet_b0``, ...);
 - everything registered in :data:`MODELS` (``mobilenet_v1`` and the CIFAR family ``cifar_*``).
 
-``pretrained=True`` loads torchvision/timm weights only from the local cache (never downloads).
+``pretrained=True`` loads the torchvision / timm weights: from the local cache when there, else
+downloaded through torchvision's / timm's own mechanisms (with their progress bars and, for
+torchvision, the hash check of the file name). ``offline=True`` (``--offline``, ``HF_HUB_OFFLINE=1``)
+never downloads: an uncached file is an error naming where to place it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from torch import nn
 from distkd.errors import UserError
 from distkd.registry import Registry
 from distkd.utils.checkpoint import load_weights
+from distkd.utils.download import is_offline
 
 MODELS = Registry("model")
 
@@ -35,7 +39,7 @@ def model_names() -> list[str]:
     return MODELS.names()
 
 
-def _torchvision(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -> nn.Module:
+def _torchvision(name: str, num_classes: int, pretrained: bool, offline: bool = False, **kwargs: Any) -> nn.Module:
     import torchvision
 
     arch = name[len(_TV_PREFIX):]
@@ -48,7 +52,17 @@ def _torchvision(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -
             f"the data has {num_classes}; train from scratch or pass a checkpoint"
         )
     model = torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
-    load_weights(model, _cached_file(name, weights.url.rsplit("/", 1)[-1]), f"pretrained weights of '{name}'")
+    filename = weights.url.rsplit("/", 1)[-1]
+    cache = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
+    if os.path.isfile(cache) or is_offline(offline):
+        load_weights(model, _cached_file(name, filename), f"pretrained weights of '{name}'")
+        return model
+    try:  # torchvision's own download: progress bar, hash prefix of the file name checked
+        state = weights.get_state_dict(progress=True, check_hash=True)
+    except Exception as err:  # urllib, hash and unpickling errors all mean: no usable file
+        raise UserError(f"could not download the pretrained weights of '{name}' from {weights.url} ({err}); "
+                        f"fetch the file by hand and place it at '{cache}', or pass --teacher-ckpt PATH") from None
+    model.load_state_dict(state)
     return model
 
 
@@ -63,26 +77,56 @@ def _cached_file(name: str, filename: str) -> str:
     cache = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
     if not os.path.isfile(cache):
         raise UserError(
-            f"pretrained weights for '{name}' are not in the local cache (expected '{cache}'); "
-            "place the file there, or pass the weights with --teacher-ckpt PATH"
+            f"pretrained weights for '{name}' are not in the local cache (expected '{cache}') and downloads are "
+            "off (--offline / HF_HUB_OFFLINE); place the file there, run online, or pass --teacher-ckpt PATH"
         )
     return cache
 
 
-def _timm(name: str, num_classes: int, pretrained: bool, **kwargs: Any) -> nn.Module:
+def _timm(name: str, num_classes: int, pretrained: bool, offline: bool = False, **kwargs: Any) -> nn.Module:
     import timm
 
     arch = name[len(_TIMM_PREFIX):]
     if not pretrained:
         return timm.create_model(arch, pretrained=False, num_classes=num_classes, **kwargs)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
+    if is_offline(offline):
+        local = _timm_cached_file(arch)
+        if local is None:
+            raise UserError(
+                f"pretrained weights for '{name}' are not in the local timm/Hugging Face cache and downloads are off "
+                "(--offline / HF_HUB_OFFLINE); run online once, or pass the weights with --teacher-ckpt PATH"
+            )
+        kwargs["pretrained_cfg_overlay"] = {"file": local}
+    try:  # online: timm downloads through the Hugging Face hub (progress bar, cache) when not cached
         return timm.create_model(arch, pretrained=True, num_classes=num_classes, **kwargs)
-    except Exception as err:  # timm raises many kinds when offline and uncached
+    except Exception as err:  # timm / huggingface_hub raise many kinds on network and cache errors
         raise UserError(
-            f"pretrained weights for '{name}' are not in the local timm/Hugging Face cache "
-            f"({type(err).__name__}); place them there, or pass the weights with --teacher-ckpt PATH"
+            f"could not load the pretrained weights of '{name}' ({type(err).__name__}: {str(err)[:200]}); "
+            "check the connection (or run with --offline once they are cached), or pass --teacher-ckpt PATH"
         ) from None
+
+
+def _timm_cached_file(arch: str) -> str | None:
+    """The cached weight file of a timm model, looked up without any network access."""
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    if cfg is None:
+        return None
+    if cfg.hf_hub_id:
+        from huggingface_hub import try_to_load_from_cache
+
+        repo = cfg.hf_hub_id.split("@")[0]
+        names = [cfg.hf_hub_filename] if cfg.hf_hub_filename else ["model.safetensors", "pytorch_model.bin"]
+        for filename in names:
+            found = try_to_load_from_cache(repo, filename)
+            if isinstance(found, str) and os.path.isfile(found):
+                return found
+    if cfg.url:
+        cache = os.path.join(torch.hub.get_dir(), "checkpoints", cfg.url.rsplit("/", 1)[-1])
+        if os.path.isfile(cache):
+            return cache
+    return None
 
 
 def check_model_name(name: str) -> None:
@@ -120,13 +164,15 @@ def check_model_name(name: str) -> None:
                     "timm_<timm name>")
 
 
-def build_model(name: str, num_classes: int, pretrained: bool = False, **kwargs: Any) -> nn.Module:
-    """Build a model by its command-line name with ``num_classes`` outputs."""
+def build_model(name: str, num_classes: int, pretrained: bool = False, offline: bool = False,
+                **kwargs: Any) -> nn.Module:
+    """Build a model by its command-line name with ``num_classes`` outputs; ``pretrained`` loads the
+    torchvision / timm weights (downloaded on first use unless ``offline``)."""
     check_model_name(name)
     if name.startswith(_TV_PREFIX):
-        return _torchvision(name, num_classes, pretrained, **kwargs)
+        return _torchvision(name, num_classes, pretrained, offline, **kwargs)
     if name.startswith(_TIMM_PREFIX):
-        return _timm(name, num_classes, pretrained, **kwargs)
+        return _timm(name, num_classes, pretrained, offline, **kwargs)
     if pretrained:
         raise UserError(f"no pretrained weights exist for '{name}'; pass a checkpoint with --teacher-ckpt PATH")
     return MODELS.get(name)(num_classes=num_classes, **kwargs)

@@ -139,9 +139,11 @@ def test_evaluation_tool_reproduces_the_validation_accuracy(tmp_path):
 def test_demo_runs_end_to_end_at_reduced_size(tmp_path):
     from classification.demo import main as demo_main
 
-    table = demo_main(["--epochs", "1", "--max-iters-per-epoch", "2", "--output", str(tmp_path),
-                       "--teacher", "cifar_resnet14", "--student", "cifar_resnet8"])
+    table = demo_main(["--epochs", "1", "--student-epochs", "1", "--seeds", "2", "--max-iters-per-epoch", "2",
+                       "--output", str(tmp_path), "--teacher", "cifar_resnet14", "--student", "cifar_resnet8"])
     assert len(table.splitlines()) == 6  # header, rule, teacher + 3 students
+    assert all(line.endswith("| 2 |") for line in table.splitlines()[3:])  # mean ± std over 2 seeds
+    assert (tmp_path / "student_dist_s1" / "teacher.yaml").is_file()
     assert (tmp_path / "demo_results.png").stat().st_size > 1000
     assert (tmp_path / "demo_results.md").read_text().strip() == table
 

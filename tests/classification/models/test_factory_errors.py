@@ -23,7 +23,7 @@ def test_pretrained_torchvision_without_cache_points_to_teacher_ckpt(tmp_path, m
     monkeypatch.setattr(torch.hub, "_hub_dir", str(tmp_path / "hub"))  # what torch.hub.set_dir sets
     assert torch.hub.get_dir() == str(tmp_path / "hub")
     with pytest.raises(UserError, match="--teacher-ckpt") as err:
-        build_model("tv_resnet18", num_classes=1000, pretrained=True)
+        build_model("tv_resnet18", num_classes=1000, pretrained=True, offline=True)
     assert str(tmp_path) in str(err.value) and "\n" not in str(err.value)
 
 
@@ -43,5 +43,5 @@ def test_torchvision_weights_load_from_the_local_cache_only(tmp_path, monkeypatc
     (tmp_path / "checkpoints").mkdir()
     filename = torchvision.models.ResNet18_Weights.DEFAULT.url.rsplit("/", 1)[-1]
     torch.save(reference.state_dict(), tmp_path / "checkpoints" / filename)
-    model = build_model("tv_resnet18", 1000, pretrained=True)
+    model = build_model("tv_resnet18", 1000, pretrained=True, offline=True)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in reference.state_dict().items())

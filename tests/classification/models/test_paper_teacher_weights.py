@@ -1,4 +1,4 @@
-"""``--teacher-pretrained`` torchvision teachers use the paper's V1 weights, read from the local cache."""
+"""``--teacher-pretrained`` torchvision teachers use the paper's V1 weights (the file names the offline error gives)."""
 import pytest
 import torch
 
@@ -22,4 +22,4 @@ def empty_hub(tmp_path):
 ])
 def test_missing_cache_names_the_v1_file(empty_hub, name, filename):
     with pytest.raises(UserError, match=f"{empty_hub}/checkpoints/{filename}"):
-        build_model(name, num_classes=1000, pretrained=True)
+        build_model(name, num_classes=1000, pretrained=True, offline=True)
