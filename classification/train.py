@@ -207,8 +207,11 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     if args.kd:
         teacher = build_teacher(args, num_classes, logger)
         kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)  # valid: check_args built it once
-    distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss, args.ori_loss_weight,
-                          args.kd_loss_weight, args.student_module, args.teacher_module).to(device)
+    try:
+        distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss, args.ori_loss_weight,
+                              args.kd_loss_weight, args.student_module, args.teacher_module).to(device)
+    except AttributeError as err:  # get_submodule of a name that is not there
+        raise UserError(f"--student-module / --teacher-module: {err}") from None
     if args.channels_last:
         distiller.to(memory_format=torch.channels_last)
     distiller.prepare(next(iter(val_loader))[0][:2].to(device))

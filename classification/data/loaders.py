@@ -13,7 +13,6 @@ from classification.data.transforms import build_transform
 from distkd.errors import UserError
 from distkd.utils.distributed import DistInfo
 
-
 DEFAULT_DATA_PATH = {"imagenet": "data/imagenet", "cifar100": "data/cifar", "cifar10": "data/cifar"}
 
 
