@@ -121,3 +121,10 @@ def test_student_and_teacher_module_choose_the_distilled_outputs():
     assert torch.allclose(outputs["loss_kd"], named["loss_kd"])  # 'fc' is the output layer
     with pytest.raises(AttributeError):
         Distiller(student, nn.CrossEntropyLoss(), teacher, build_kd_loss("dist"), student_module="nope")
+
+
+@pytest.mark.parametrize("dataset, path", [("imagenet", "data/imagenet"), ("cifar100", "data/cifar")])
+def test_data_path_defaults_to_the_original_locations(tmp_path, monkeypatch, dataset, path):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError, match=f"'{path}' does not exist"):
+        build_loaders(parse_args(["--dataset", dataset, "--workers", "0"]), DistInfo())
