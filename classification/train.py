@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import subprocess
 from collections.abc import Sequence
 
 import torch
@@ -163,8 +165,12 @@ def set_distributed_env(args: argparse.Namespace) -> None:
         os.environ.setdefault("RANK", str(rank))
         os.environ.setdefault("WORLD_SIZE", str(ntasks))
         os.environ.setdefault("LOCAL_RANK", str(rank % gpus))
-        node = os.environ.get("SLURM_LAUNCH_NODE_IPADDR") or os.environ.get("SLURM_NODELIST", "127.0.0.1")
-        os.environ.setdefault("MASTER_ADDR", node.split(",")[0].split("[")[0])
+        if "MASTER_ADDR" not in os.environ:  # the first node of the job, as the original (scontrol)
+            nodes = []
+            if shutil.which("scontrol"):
+                nodes = subprocess.run(["scontrol", "show", "hostnames", os.environ.get("SLURM_NODELIST", "")],
+                                       capture_output=True, text=True, check=False).stdout.split()
+            os.environ["MASTER_ADDR"] = nodes[0] if nodes else os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1")
     if "WORLD_SIZE" in os.environ:
         os.environ.setdefault("MASTER_PORT", str(args.dist_port))
         os.environ.setdefault("LOCAL_RANK", str(args.local_rank))

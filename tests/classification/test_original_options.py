@@ -1,6 +1,7 @@
 """The original trainer's option vocabulary: names, defaults and effects (dropout, drop path, mixup,
 other projects' options, distributed launch options, KD modules)."""
 import copy
+import os
 
 import pytest
 import torch
@@ -9,7 +10,7 @@ from torch import nn
 from classification.config import FOREIGN_OPTIONS, build_parser, parse_args
 from classification.data import build_loaders
 from classification.models import build_model
-from classification.train import build_student, ignored_options
+from classification.train import build_student, ignored_options, set_distributed_env
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
@@ -128,3 +129,18 @@ def test_data_path_defaults_to_the_original_locations(tmp_path, monkeypatch, dat
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=f"'{path}' does not exist"):
         build_loaders(parse_args(["--dataset", dataset, "--workers", "0"]), DistInfo())
+
+
+def test_slurm_and_local_rank_fill_the_launch_variables(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_LAUNCH_NODE_IPADDR", "10.0.0.1")
+    monkeypatch.setenv("PATH", "")  # no scontrol
+    set_distributed_env(parse_args(["--slurm", "--dist_port", "29501"]))
+    assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["MASTER_PORT"]) == ("3", "8", "29501")
+    assert os.environ["MASTER_ADDR"] == "10.0.0.1"
+    monkeypatch.delenv("SLURM_PROCID")
+    with pytest.raises(UserError, match="srun"):
+        set_distributed_env(parse_args(["--slurm"]))
