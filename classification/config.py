@@ -31,77 +31,128 @@ def _kv_pairs(values: Sequence[str] | dict | None) -> dict[str, Any]:
     return out
 
 
+FOREIGN_OPTIONS = {  # options of the original's other projects (NAS, DBB, DyRep, EdgeNN): default only
+    "model_config": "", "auxiliary": False, "auxiliary_weight": 0.4, "dbb": False, "dyrep": False,
+    "dyrep_adjust_interval": 10, "dyrep_max_adjust_epochs": 100, "dyrep_recal_bn_iters": 20,
+    "dyrep_recal_bn_every_epoch": False, "edgenn_config": "",
+}
+
+
+def _add_foreign_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("options of the original's other projects (accepted at their defaults only)")
+    for name, default in FOREIGN_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if isinstance(default, bool):
+            g.add_argument(flag, action="store_true", default=default, help=argparse.SUPPRESS)
+        else:
+            g.add_argument(flag, type=type(default), default=default, help=argparse.SUPPRESS)
+
+
 def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
+    """The original trainer's options, names and defaults (``lib/utils/args.py`` of
+    hunto/image_classification_sota), plus this project's extras (marked 'extension')."""
     p = argparse.ArgumentParser(
         description="Evaluate a classification checkpoint" if for_test else "Train a classifier, with or without KD",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Every --long-option may also be written with underscores (--color_jitter).",
     )
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (CLI wins)")
     p.add_argument("--model", default=None, help="student model name (tv_*, timm_*, cifar_*, mobilenet_v1)")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="digits", choices=["imagenet", "cifar100", "cifar10", "digits", "folder"])
-    g.add_argument("--data-path", default=None, help="dataset root (not needed for digits)")
-    g.add_argument("--image-size", type=int, default=None, help="train/eval input size (dataset default)")
-    g.add_argument("-b", "--batch-size", type=int, default=64, help="batch size per GPU/process")
+    g.add_argument("--dataset", default="imagenet", choices=["imagenet", "cifar100", "cifar10", "digits", "folder"],
+                   help="digits: scikit-learn's bundled digits (extension, CPU demo); folder: your own class "
+                   "folders under --data-path/{train,val} (extension)")
+    g.add_argument("--data-path", default=None, help="dataset root (default data/imagenet or data/cifar)")
+    g.add_argument("--image-size", type=int, default=None, help="extension: input size (224 / 32 as the original)")
+    g.add_argument("-b", "--batch-size", type=int, default=32, help="batch size per GPU/process")
+    g.add_argument("--val-batch-size-multiplier", type=float, default=1.0, help="val batch = batch size x this")
     g.add_argument("-j", "--workers", type=int, default=4, help="data-loading workers per process")
-    g.add_argument("--aa", default=None, help="timm auto-augment policy, e.g. rand-m9-mstd0.5")
-    g.add_argument("--reprob", type=float, default=0.0, help="random erasing probability")
-    g.add_argument("--remode", default="pixel", help="random erasing mode")
-    g.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
-    g.add_argument("--cutmix", type=float, default=0.0, help="cutmix alpha (0 = off)")
-    g.add_argument("--smoothing", type=float, default=0.0, help="label smoothing")
-    g.add_argument("--interpolation", default="bilinear", help="resize interpolation")
-    g.add_argument("--crop-pct", type=float, default=0.875, help="eval center-crop fraction (ImageNet)")
+    g.add_argument("--image-mean", type=float, nargs=3, default=None, help="normalization mean (dataset default)")
+    g.add_argument("--image-std", type=float, nargs=3, default=None, help="normalization std (dataset default)")
+    g.add_argument("--interpolation", default="bilinear", choices=["bilinear", "bicubic"], help="resize interpolation")
+    g.add_argument("--crop-pct", type=float, default=0.875, help="extension: eval center-crop fraction (ImageNet)")
     g.add_argument("--skip-bad-images", action=argparse.BooleanOptionalAction, default=False,
-                   help="skip (and count) unreadable images instead of stopping")
+                   help="extension: skip (and count) unreadable images instead of stopping")
+    g = p.add_argument_group("model")
+    g.add_argument("--drop", type=float, default=0.0,
+                   help="the original's dropout rate: only its NAS/DARTS builders used it, so it has no effect on "
+                        "tv_*, timm_*, cifar_* and mobilenet_v1 models (see --classifier-dropout)")
+    g.add_argument("--classifier-dropout", type=float, default=0.0,
+                   help="extension: real dropout before the classifier of any model (off in the paper's recipes)")
+    g.add_argument("--drop-path-rate", type=float, default=0.0, help="stochastic depth of timm_* models")
+    g.add_argument("--drop-path-strategy", default="const", choices=["const", "linear"],
+                   help="linear: set the student's drop_path_rate attribute to rate x epoch / epochs (as the "
+                        "original, this changes only models that read that attribute)")
     g = p.add_argument_group("runtime")
-    g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="extension")
     g.add_argument("--amp", action="store_true", help="mixed precision (autocast)")
     g.add_argument("--amp-dtype", default="auto", choices=["auto", "bfloat16", "float16"],
-                   help="autocast dtype; auto = bf16 where supported, else fp16 with GradScaler")
-    g.add_argument("--channels-last", action="store_true", help="channels_last memory format")
-    g.add_argument("--compile", action="store_true", help="torch.compile the student")
+                   help="extension: autocast dtype; auto = bf16 where supported, else fp16 with GradScaler")
+    g.add_argument("--channels-last", action="store_true", help="extension: channels_last memory format")
+    g.add_argument("--compile", action="store_true", help="extension: torch.compile the student")
     g.add_argument("--seed", type=int, default=42)
-    g.add_argument("--deterministic", action="store_true", help="deterministic algorithms (slower)")
-    g.add_argument("--drop", type=float, default=0.0, help="dropout before the classifier (timm models)")
+    g.add_argument("--deterministic", action="store_true", help="extension: deterministic algorithms (slower)")
+    g.add_argument("--slurm", action="store_true", help="processes started by srun: rank and world from SLURM_*")
+    g.add_argument("--local-rank", type=int, default=0,
+                   help="local rank given by the legacy torch.distributed.launch (LOCAL_RANK wins when set)")
+    g.add_argument("--dist-port", default="12345", help="MASTER_PORT when the launcher sets none (--slurm)")
     _add_setup_options(p, for_test)
     if for_test:
         p.add_argument("--ckpt", required=True, help="checkpoint to evaluate (last.pth / best.pth / state_dict)")
         p.add_argument("--ema", action="store_true", help="evaluate the EMA weights of the checkpoint")
         return p
 
+    g = p.add_argument_group("augmentation (training)")
+    g.add_argument("--color-jitter", type=float, default=0.0,
+                   help="ImageNet: ColorJitter(cj, cj, cj) when > 0 and no --aa")
+    g.add_argument("--cutout-length", type=int, default=0, help="CIFAR: Cutout square side (0 = off)")
+    g.add_argument("--aa", default=None, help="RandAugment policy, e.g. rand-m9-mstd0.5 (the original's 19 ops)")
+    g.add_argument("--timm-rand-augment", action="store_true",
+                   help="extension: timm's RandAugment (15 ops, clipped magnitudes) instead of the original's")
+    g.add_argument("--reprob", type=float, default=0.0, help="random erasing probability")
+    g.add_argument("--remode", default="const", help="random erasing mode (const, rand, pixel)")
+    g.add_argument("--smoothing", type=float, default=0.1, help="label smoothing")
+    g.add_argument("--mixup", type=float, default=0.0, help="mixup alpha (0 = off)")
+    g.add_argument("--cutmix", type=float, default=0.0, help="cutmix alpha (0 = off)")
+    g.add_argument("--cutmix-minmax", type=float, nargs="+", default=None, help="cutmix min/max box ratio")
+    g.add_argument("--mixup-prob", type=float, default=1.0, help="probability of mixup or cutmix per batch")
+    g.add_argument("--mixup-switch-prob", type=float, default=0.5, help="probability of cutmix when both are on")
+    g.add_argument("--mixup-mode", default="batch", choices=["batch", "pair", "elem"])
     g = p.add_argument_group("experiment")
-    g.add_argument("--experiment", default=None, help="experiment name (folder under --output)")
-    g.add_argument("--output", default="experiments", help="root folder of experiments")
+    g.add_argument("--experiment", default=None, help="experiment name (folder under --output; default: derived)")
+    g.add_argument("--output", default="experiments", help="extension: root folder of experiments")
     g.add_argument("--resume", default=None, help="'auto' (the experiment's last.pth) or a checkpoint path")
-    g.add_argument("--overwrite", action="store_true", help="start over in an experiment that has checkpoints")
+    g.add_argument("--overwrite", action="store_true", help="extension: start over in an experiment with checkpoints")
     g.add_argument("--log-interval", type=int, default=50, help="iterations between log lines")
-    g.add_argument("--max-iters-per-epoch", type=int, default=0, help="cap iterations per epoch (debug)")
+    g.add_argument("--max-iters-per-epoch", type=int, default=0, help="extension: cap iterations per epoch (debug)")
     g.add_argument("--stop-after-epochs", type=int, default=0,
-                   help="leave after this many epochs of this run (for time-limited jobs; continue with --resume)")
+                   help="extension: leave after this many epochs of this run (continue with --resume)")
     g = p.add_argument_group("optimization")
-    g.add_argument("--epochs", type=int, default=100)
-    g.add_argument("--opt", default="sgd", choices=["sgd", "rmsproptf", "adamw"])
-    g.add_argument("--lr", type=float, default=0.1)
+    g.add_argument("--epochs", type=int, default=200)
+    g.add_argument("--opt", default="sgd", choices=["sgd", "rmsprop", "rmsproptf", "adamw"])
+    g.add_argument("--lr", type=float, default=0.01)
     g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=True)
+    g.add_argument("--sgd-no-nesterov", action="store_true", help="plain momentum SGD (default: Nesterov)")
     g.add_argument("--weight-decay", type=float, default=1e-4)
-    g.add_argument("--opt-eps", type=float, default=None, help="optimizer epsilon (rmsproptf: 1e-3)")
+    g.add_argument("--opt-eps", type=float, default=1e-8, help="epsilon of rmsprop, rmsproptf and adamw")
+    g.add_argument("--opt-betas", type=float, nargs=2, default=None,
+                   help="adamw betas (the original accepted the key and never used it: null keeps the defaults)")
     g.add_argument("--opt-no-filter", action="store_true", help="apply weight decay to biases and norms too")
-    g.add_argument("--clip-grad", type=float, default=None, help="clip gradient norm")
-    g.add_argument("--sched", default="step", choices=["step", "cosine"])
-    g.add_argument("--decay-epochs", type=float, default=30, help="step: epochs between decays")
-    g.add_argument("--decay-rate", type=float, default=0.1, help="step: factor per decay")
-    g.add_argument("--decay-by-epoch", action=argparse.BooleanOptionalAction, default=True,
-                   help="update the lr once per epoch (else every iteration)")
-    g.add_argument("--warmup-epochs", type=float, default=0)
-    g.add_argument("--warmup-lr", type=float, default=1e-6)
-    g.add_argument("--min-lr", type=float, default=1e-5)
+    g.add_argument("--clip-grad-norm", action="store_true", help="clip the gradient norm to --clip-grad-max-norm")
+    g.add_argument("--clip-grad-max-norm", type=float, default=5.0)
+    g.add_argument("--sched", default="step", choices=["step", "cosine", "linear"])
+    g.add_argument("--decay-epochs", type=float, default=3, help="step: epochs between decays")
+    g.add_argument("--decay-rate", "--dr", type=float, default=None, help="step: factor per decay (required)")
+    g.add_argument("--decay-by-epoch", action=argparse.BooleanOptionalAction, default=False,
+                   help="cosine/linear: update once per epoch (step decays per iteration, as the original)")
+    g.add_argument("--warmup-epochs", type=float, default=3, help="epochs of per-epoch staircase warmup")
+    g.add_argument("--warmup-lr", type=float, default=1e-4)
+    g.add_argument("--min-lr", type=float, default=1e-5, help="cosine: final lr")
     g.add_argument("--model-ema", action="store_true",
                    help="keep an EMA of the weights (timm); it is validated too and ranks best.pth")
-    g.add_argument("--model-ema-decay", type=float, default=0.9999)
+    g.add_argument("--model-ema-decay", type=float, default=0.9998)
     g = p.add_argument_group("distillation")
-    g.add_argument("--kd", default=None, help="kd, kdtN, dist, dist_tN or mse; absent = no KD")
+    g.add_argument("--kd", default=None, help="kd, kdtN, dist, dist_tN or mse; absent or empty = no KD")
     g.add_argument("--teacher-model", default=None)
     g.add_argument("--teacher-ckpt", default=None, help="teacher weights (state_dict, or under state_dict/model)")
     g.add_argument("--teacher-pretrained", dest="teacher_pretrained", action="store_true", default=True,
@@ -111,6 +162,11 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--ori-loss-weight", type=float, default=1.0)
     g.add_argument("--kd-loss-weight", type=float, default=1.0)
     g.add_argument("--kd-loss-kwargs", nargs="*", default=None, help="extra KD loss arguments, key=value")
+    g.add_argument("--teacher-module", default="",
+                   help="feature losses (mse): teacher module whose output is distilled (empty: its last stage)")
+    g.add_argument("--student-module", default="",
+                   help="feature losses (mse): student module whose output is distilled (empty: its last stage)")
+    _add_foreign_options(p)
     return p
 
 
@@ -169,8 +225,33 @@ def _yaml_defaults(parser: argparse.ArgumentParser, data: dict[str, Any], path: 
     return out
 
 
+def _dashed(argv: Sequence[str]) -> list[str]:
+    """``--color_jitter=0.4`` -> ``--color-jitter=0.4``: the original's spellings with underscores."""
+    out = []
+    for token in argv:
+        if token.startswith("--") and len(token) > 2:
+            name, sep, value = token.partition("=")
+            token = name.replace("_", "-") + sep + value
+        out.append(token)
+    return out
+
+
+def check_foreign_options(args: argparse.Namespace) -> None:
+    """Options of the original's other projects are accepted at their defaults only."""
+    for name, default in FOREIGN_OPTIONS.items():
+        value = getattr(args, name, default)
+        if value != default and not (value in (None, "") and default == ""):
+            raise UserError(
+                f"option '{name}' = {value!r} belongs to the original code's NAS/DBB/DyRep/EdgeNN projects, not to "
+                f"DIST; this trainer accepts it only at its default ({default!r})"
+            )
+
+
 def parse_args(argv: Sequence[str] | None = None, for_test: bool = False) -> argparse.Namespace:
     """Parse ``argv``: defaults < YAML (``-c``) < command line."""
+    import sys
+
+    argv = _dashed(sys.argv[1:] if argv is None else argv)
     parser = build_parser(for_test)
     pre = argparse.ArgumentParser(add_help=False)
     pre.add_argument("-c", "--config", default=None)
@@ -185,4 +266,6 @@ def parse_args(argv: Sequence[str] | None = None, for_test: bool = False) -> arg
             raise UserError(f"invalid value '{value}' for '{action.dest}' in config: choose from {choices}")
     if not for_test:
         args.kd_loss_kwargs = _kv_pairs(args.kd_loss_kwargs)
+        args.kd = args.kd or None  # the original's '' = no KD
+        check_foreign_options(args)
     return args

@@ -7,6 +7,9 @@ checkpoint.
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import subprocess
 from collections.abc import Sequence
 
 import torch
@@ -55,6 +58,10 @@ def check_args(args: argparse.Namespace) -> None:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if args.lr <= 0:
         raise UserError(f"--lr must be positive, got {args.lr}")
+    if args.sched == "step" and args.decay_rate is None:
+        raise UserError("--sched step needs --decay-rate (the original has no default either), e.g. --decay-rate 0.1")
+    if not 0 <= args.classifier_dropout < 1:
+        raise UserError(f"--classifier-dropout must be in [0, 1), got {args.classifier_dropout}")
     check_model_name(args.model)
     if args.kd:
         check_model_name(args.teacher_model)
@@ -64,25 +71,53 @@ def check_args(args: argparse.Namespace) -> None:
             raise UserError(str(err)) from None
 
 
+def ignored_options(args: argparse.Namespace) -> list[str]:
+    """Options set to values that, as in the original code, change nothing here (logged as warnings)."""
+    notes = []
+    if args.drop > 0:
+        notes.append(f"--drop {args.drop} has no effect on {args.model}: the original passed it to its NAS/DARTS "
+                     "builders only; use --classifier-dropout for dropout before the classifier")
+    if args.drop_path_rate > 0 and not args.model.startswith("timm_"):
+        notes.append(f"--drop-path-rate {args.drop_path_rate} reaches timm_* models only, not {args.model}")
+    if args.dataset in ("cifar10", "cifar100") and (args.aa or args.color_jitter > 0 or args.reprob > 0):
+        notes.append("--aa, --color-jitter and --reprob are not used on CIFAR (as the original); see --cutout-length")
+    if args.dataset == "imagenet" and args.cutout_length > 0:
+        notes.append("--cutout-length is used on CIFAR only (as the original)")
+    return notes
+
+
+def _dropout_before(module: nn.Module, inputs: tuple) -> tuple:
+    return (module.pre_dropout(inputs[0]), *inputs[1:])
+
+
+def add_classifier_dropout(classifier: nn.Module, p: float) -> None:
+    """Dropout on the input of ``classifier``, held by it as ``pre_dropout`` (no parameters: state
+    dict keys are unchanged; copies such as the EMA model use their own). ``--classifier-dropout``."""
+    classifier.add_module("pre_dropout", nn.Dropout(p))
+    classifier.register_forward_pre_hook(_dropout_before)
+
+
 def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
-    """The student; ``--drop`` is dropout before the classifier (timm's ``drop_rate`` for timm models,
-    ``dropout`` for torchvision MobileNet V2, else a pre-hook on the last linear layer)."""
-    if args.pretrained:
+    """The student. As the original: ``--drop`` changes nothing for these models and
+    ``--drop-path-rate`` reaches ``timm_*`` models. ``--classifier-dropout`` (an extension) adds
+    dropout before the classifier: timm's ``drop_rate``, torchvision MobileNet V2's ``dropout``
+    (replacing its built-in 0.2), else :func:`add_classifier_dropout` on the last linear layer."""
+    kwargs, p = {}, args.classifier_dropout
+    if args.model.startswith("timm_"):
+        if args.drop_path_rate > 0:
+            kwargs["drop_path_rate"] = args.drop_path_rate
+        if p > 0:
+            kwargs["drop_rate"] = p
+    elif args.model == "tv_mobilenet_v2" and p > 0:
+        kwargs["dropout"] = p
+    if args.pretrained:  # fine-tuning from published weights (--pretrained, an extension)
         from classification.models.finetune import build_pretrained_model
 
-        extra = {"drop_rate": args.drop} if args.drop > 0 and args.model.startswith("timm_") else {}
-        return build_pretrained_model(args.model, num_classes, args.offline, **extra)
-    if args.drop <= 0:
-        return build_model(args.model, num_classes)
-    if args.model.startswith("timm_"):
-        return build_model(args.model, num_classes, drop_rate=args.drop)
-    if args.model == "tv_mobilenet_v2":
-        return build_model(args.model, num_classes, dropout=args.drop)
-    model = build_model(args.model, num_classes)
-    classifier = [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
-    classifier.register_forward_pre_hook(
-        lambda module, inputs: (nn.functional.dropout(inputs[0], args.drop, module.training),)
-    )
+        model = build_pretrained_model(args.model, num_classes, args.offline, **kwargs)
+    else:
+        model = build_model(args.model, num_classes, **kwargs)
+    if p > 0 and not kwargs.get("drop_rate") and not kwargs.get("dropout"):
+        add_classifier_dropout([m for m in model.modules() if isinstance(m, nn.Linear)][-1], p)
     return model
 
 
@@ -111,20 +146,52 @@ def build_task_loss(args: argparse.Namespace, mixup_fn) -> nn.Module:
 
 
 def build_optimizer(args: argparse.Namespace, params: nn.Module) -> torch.optim.Optimizer:
-    """SGD (``--nesterov`` switch), RMSpropTF or AdamW from timm; ``--opt-no-filter`` decays all."""
+    """timm's SGD (Nesterov unless ``--sgd-no-nesterov``), RMSprop, RMSpropTF or AdamW with the
+    original's arguments; weight decay skips biases and norm weights unless ``--opt-no-filter``."""
     name = args.opt
+    kwargs: dict = {}
     if name == "sgd":
-        name = "sgd" if args.nesterov else "momentum"  # timm: 'sgd' is Nesterov SGD
-    kwargs = {"momentum": args.momentum} if args.opt in ("sgd", "rmsproptf") else {}
-    if args.opt_eps is not None:
+        name = "momentum" if args.sgd_no_nesterov else "sgd"  # timm: 'sgd' is Nesterov SGD
+        kwargs["momentum"] = args.momentum
+    elif name in ("rmsprop", "rmsproptf"):
+        kwargs.update(momentum=args.momentum, eps=args.opt_eps)
+        if name == "rmsprop":
+            kwargs["alpha"] = 0.99  # torch's default, as the original (timm's 'rmsprop' uses 0.9)
+    else:
         kwargs["eps"] = args.opt_eps
+        if args.opt_betas:
+            kwargs["betas"] = tuple(args.opt_betas)
     return create_optimizer_v2(params, opt=name, lr=args.lr, weight_decay=args.weight_decay,
                                filter_bias_and_bn=not args.opt_no_filter, **kwargs)
+
+
+def set_distributed_env(args: argparse.Namespace) -> None:
+    """The original's launch options: ``--slurm`` (ranks from srun's SLURM_* variables, port
+    ``--dist-port``), ``--local-rank`` from the legacy ``torch.distributed.launch``. torchrun's own
+    variables, when set, win."""
+    if args.slurm:
+        if "SLURM_PROCID" not in os.environ:
+            raise UserError("--slurm: SLURM_PROCID is not set; start the job with srun (or drop --slurm)")
+        rank, ntasks = int(os.environ["SLURM_PROCID"]), int(os.environ["SLURM_NTASKS"])
+        gpus = max(1, torch.cuda.device_count())
+        os.environ.setdefault("RANK", str(rank))
+        os.environ.setdefault("WORLD_SIZE", str(ntasks))
+        os.environ.setdefault("LOCAL_RANK", str(rank % gpus))
+        if "MASTER_ADDR" not in os.environ:  # the first node of the job, as the original (scontrol)
+            nodes = []
+            if shutil.which("scontrol"):
+                nodes = subprocess.run(["scontrol", "show", "hostnames", os.environ.get("SLURM_NODELIST", "")],
+                                       capture_output=True, text=True, check=False).stdout.split()
+            os.environ["MASTER_ADDR"] = nodes[0] if nodes else os.environ.get("SLURM_LAUNCH_NODE_IPADDR", "127.0.0.1")
+    if "WORLD_SIZE" in os.environ:
+        os.environ.setdefault("MASTER_PORT", str(args.dist_port))
+        os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
     check_args(args)
+    set_distributed_env(args)
     dist = init_distributed(args.device)
     try:
         return _run(args, dist)
@@ -151,13 +218,18 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     train_loader, val_loader, num_classes, mixup_fn = build_loaders(args, dist)
     logger.info(f"{args.dataset}: {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images, "
                 f"{num_classes} classes")
+    for note in ignored_options(args):
+        logger.warning(note)
     student = build_student(args, num_classes)
     teacher = kd_loss = None
     if args.kd:
         teacher = build_teacher(args, num_classes, logger)
         kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)  # valid: check_args built it once
-    distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss,
-                          args.ori_loss_weight, args.kd_loss_weight).to(device)
+    try:
+        distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss, args.ori_loss_weight,
+                              args.kd_loss_weight, args.student_module, args.teacher_module).to(device)
+    except AttributeError as err:  # get_submodule of a name that is not there
+        raise UserError(f"--student-module / --teacher-module: {err}") from None
     if args.channels_last:
         distiller.to(memory_format=torch.channels_last)
     distiller.prepare(next(iter(val_loader))[0][:2].to(device))
@@ -176,7 +248,8 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     if dist.distributed:
         DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
         model = DistributedDataParallel(distiller, device_ids=[dist.local_rank] if device.type == "cuda" else None)
-    cfg = StepConfig(device, dtype, args.channels_last, scaler, args.clip_grad, mixup_fn, ema, student,
+    clip = args.clip_grad_max_norm if args.clip_grad_norm else None
+    cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student,
                      args.log_interval, args.max_iters_per_epoch, dist.is_main)
 
     start_epoch, best = 0, {"top1": -1.0, "epoch": -1}
@@ -204,6 +277,8 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     for epoch in range(start_epoch, end_epoch):
         train_loader.sampler.set_epoch(epoch)
         seed_everything(args.seed + 1000 * epoch + dist.rank)  # an epoch depends only on (weights, seed, epoch)
+        if args.drop_path_rate > 0 and args.drop_path_strategy == "linear" and hasattr(student, "drop_path_rate"):
+            student.drop_path_rate = args.drop_path_rate * epoch / args.epochs  # as the original: the attribute only
         train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger)
         stats = evaluate(student, val_loader, cfg)
         row = {"epoch": epoch, "lr": train["lr"], "train_loss": train["loss"], "loss_ori": train["loss_ori"],

@@ -5,6 +5,8 @@
     {"loss_ori": ori_loss_weight * task_loss(student(x), y),
      "loss_kd":  kd_loss_weight  * kd_loss(student(x), teacher(x))}
 
+``student_module`` / ``teacher_module`` (dotted names, empty: the model output) give the KD loss
+those modules' outputs instead (feature losses default to the last stages).
 The trainer sums the dict and logs each entry. The teacher is always in eval mode, runs first and
 under ``torch.no_grad()`` (in the caller's autocast; give it the student's memory format), never
 requires gradients, and is left out of :meth:`student_state_dict`, so a
@@ -32,6 +34,8 @@ class Distiller(nn.Module):
         kd_loss: nn.Module | None = None,
         ori_loss_weight: float = 1.0,
         kd_loss_weight: float = 1.0,
+        student_module: str = "",
+        teacher_module: str = "",
     ) -> None:
         super().__init__()
         if (teacher is None) != (kd_loss is None):
@@ -46,11 +50,13 @@ class Distiller(nn.Module):
         if teacher is not None:
             teacher.eval()
             teacher.requires_grad_(False)
-            if getattr(kd_loss, "inputs", "logits") == "features":
-                self._recorders = (
-                    FeatureRecorder(student, last_stage_name(student)),
-                    FeatureRecorder(teacher, last_stage_name(teacher)),
-                )
+            features = getattr(kd_loss, "inputs", "logits") == "features"
+            if features or student_module or teacher_module:
+                # Named modules (the original's --student-module / --teacher-module); by default the
+                # model outputs (logit losses) or the last stages (feature losses).
+                s_name = student_module or (last_stage_name(student) if features else "")
+                t_name = teacher_module or (last_stage_name(teacher) if features else "")
+                self._recorders = (FeatureRecorder(student, s_name), FeatureRecorder(teacher, t_name))
 
     def train(self, mode: bool = True) -> Distiller:
         super().train(mode)

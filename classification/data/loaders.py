@@ -13,6 +13,13 @@ from classification.data.transforms import build_transform
 from distkd.errors import UserError
 from distkd.utils.distributed import DistInfo
 
+DEFAULT_DATA_PATH = {"imagenet": "data/imagenet", "cifar100": "data/cifar", "cifar10": "data/cifar"}
+
+
+def mixup_active(args: argparse.Namespace) -> bool:
+    """Mixup / cutmix on (timm's Mixup, soft-target loss), as the original decides it."""
+    return args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
+
 
 class ShardSampler(Sampler[int]):
     """Every ``world_size``-th index from ``rank``: each sample evaluated exactly once over ranks."""
@@ -69,11 +76,14 @@ def stratified_subset(dataset: Dataset, fraction: float) -> Dataset:
 
 def build_loaders(args: argparse.Namespace, dist: DistInfo):
     """Returns ``(train_loader, val_loader, num_classes, mixup_fn)``; ``train_loader`` is None for tests."""
+    if args.data_path is None and args.dataset not in ("digits", "folder"):  # the original's default locations
+        args.data_path = DEFAULT_DATA_PATH[args.dataset]
     fetch = {"download": getattr(args, "download", False), "offline": getattr(args, "offline", False)}
     val_set = build_dataset(args.dataset, args.data_path, "val", build_transform(args, train=False), **fetch)
     pin = dist.device.type == "cuda"
+    val_batch = max(1, int(args.batch_size * args.val_batch_size_multiplier))
     val_loader = DataLoader(
-        val_set, batch_size=args.batch_size, sampler=ShardSampler(len(val_set), dist.rank, dist.world_size),
+        val_set, batch_size=val_batch, sampler=ShardSampler(len(val_set), dist.rank, dist.world_size),
         num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0,
     )
     if not hasattr(args, "epochs"):  # evaluation only
@@ -100,9 +110,10 @@ def build_loaders(args: argparse.Namespace, dist: DistInfo):
         pin_memory=pin, drop_last=True, persistent_workers=args.workers > 0,
     )
     mixup_fn = None
-    if args.mixup > 0 or args.cutmix > 0:
-        mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, label_smoothing=args.smoothing,
-                         num_classes=train_set.num_classes)
+    if mixup_active(args):
+        mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, cutmix_minmax=args.cutmix_minmax,
+                         prob=args.mixup_prob, switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
+                         label_smoothing=args.smoothing, num_classes=train_set.num_classes)
     return train_loader, val_loader, train_set.num_classes, mixup_fn
 
 

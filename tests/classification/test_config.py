@@ -16,12 +16,13 @@ def write(tmp_path: Path, text: str) -> str:
 
 
 def test_yaml_sets_defaults_and_command_line_wins(tmp_path):
-    cfg = write(tmp_path, "lr: 0.5\nepochs: 7\nkd: dist_t4\nnesterov: false\nweight-decay: 1e-4\n")
+    cfg = write(tmp_path, "lr: 0.5\nepochs: 7\nkd: dist_t4\nsgd_no_nesterov: false\nweight-decay: 1e-4\n")
     args = parse_args(["-c", cfg, "--lr", "0.01", "--model", "m"])
     assert args.lr == 0.01  # the command line wins
-    assert args.epochs == 7 and args.kd == "dist_t4" and args.nesterov is False
+    assert args.epochs == 7 and args.kd == "dist_t4" and args.sgd_no_nesterov is False
     assert args.weight_decay == pytest.approx(1e-4)  # YAML '1e-4' is a string; argparse converts it
-    assert parse_args(["-c", cfg, "--nesterov"]).nesterov is True
+    assert parse_args(["-c", cfg, "--sgd-no-nesterov"]).sgd_no_nesterov is True
+    assert parse_args(["-c", cfg, "--sgd_no_nesterov"]).sgd_no_nesterov is True  # the original's spelling
     assert parse_args(["-c", cfg, "--kd", "dist"]).kd == "dist"
 
 
@@ -59,12 +60,12 @@ def test_evaluation_parser_accepts_a_training_config():
     assert args.dataset == "imagenet" and args.batch_size == 32 and not hasattr(args, "epochs")
 
 
-RECIPES = {  # ../shared/reference/recipes.md
-    "distill/resnet_dist.yaml": dict(dataset="imagenet", epochs=100, batch_size=32, opt="sgd", nesterov=True,
+RECIPES = {  # ../shared/reference/recipes.md; the distill files are the original's (tests/.../test_original_configs.py)
+    "distill/resnet_dist.yaml": dict(dataset="imagenet", epochs=100, batch_size=32, opt="sgd", sgd_no_nesterov=False,
                                      lr=0.1, weight_decay=1e-4, sched="step", decay_epochs=30, decay_rate=0.1,
                                      warmup_epochs=0, min_lr=1e-5, smoothing=0.0, model_ema=False, kd="dist",
                                      ori_loss_weight=1.0, kd_loss_weight=2.0, seed=42, workers=8),
-    "distill/resnet_kdt4.yaml": dict(dataset="imagenet", epochs=100, batch_size=32, nesterov=True, lr=0.1,
+    "distill/resnet_kdt4.yaml": dict(dataset="imagenet", epochs=100, batch_size=32, sgd_no_nesterov=False, lr=0.1,
                                      kd="kdt4", ori_loss_weight=0.9, kd_loss_weight=1.0, seed=42),
     "distill/dist_b2.yaml": dict(dataset="imagenet", epochs=450, batch_size=96, opt="rmsproptf", opt_eps=1e-3,
                                  momentum=0.9, lr=0.048, weight_decay=1e-5, decay_epochs=2.4, decay_rate=0.97,
@@ -72,11 +73,11 @@ RECIPES = {  # ../shared/reference/recipes.md
                                  smoothing=0.1, aa="rand-m9-mstd0.5", reprob=0.2, remode="pixel", drop=0.2,
                                  model_ema=True, model_ema_decay=0.9999, kd="dist", ori_loss_weight=1.0,
                                  kd_loss_weight=2.0, workers=4),
-    "distill/dist_cifar.yaml": dict(dataset="cifar100", epochs=240, batch_size=64, opt="sgd", nesterov=False,
+    "distill/dist_cifar.yaml": dict(dataset="cifar100", epochs=240, batch_size=64, opt="sgd", sgd_no_nesterov=True,
                                     opt_no_filter=True, lr=0.05, weight_decay=5e-4, decay_epochs=30,
                                     decay_rate=0.1, warmup_epochs=120, warmup_lr=0.05, min_lr=1e-6,
                                     kd="dist_t4", ori_loss_weight=1.0, kd_loss_weight=2.0, seed=42, workers=4),
-    "baseline/cifar.yaml": dict(dataset="cifar100", epochs=240, lr=0.05, kd=None, nesterov=False),
+    "baseline/cifar.yaml": dict(dataset="cifar100", epochs=240, lr=0.05, kd=None, sgd_no_nesterov=True),
     "baseline/resnet.yaml": dict(dataset="imagenet", epochs=100, lr=0.1, kd=None),
     "baseline/b2.yaml": dict(dataset="imagenet", epochs=450, lr=0.048, kd=None, model_ema=True),
 }

@@ -12,10 +12,10 @@ def optimizer_for(*argv: str) -> torch.optim.Optimizer:
 
 
 def test_sgd_nesterov_switch_and_weight_decay_filter():
-    opt = optimizer_for("--opt", "sgd", "--nesterov", "--weight-decay", "1e-4")
+    opt = optimizer_for("--opt", "sgd", "--weight-decay", "1e-4")
     assert isinstance(opt, torch.optim.SGD) and opt.param_groups[0]["nesterov"]
     assert sorted(g["weight_decay"] for g in opt.param_groups) == [0.0, pytest.approx(1e-4)]  # no decay on BN/bias
-    opt = optimizer_for("--opt", "sgd", "--no-nesterov", "--opt-no-filter", "--weight-decay", "5e-4")
+    opt = optimizer_for("--opt", "sgd", "--sgd-no-nesterov", "--opt-no-filter", "--weight-decay", "5e-4")
     assert not opt.param_groups[0]["nesterov"] and opt.param_groups[0]["momentum"] == 0.9
     assert [g["weight_decay"] for g in opt.param_groups] == [pytest.approx(5e-4)]  # decay on everything
 
