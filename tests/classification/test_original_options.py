@@ -133,7 +133,8 @@ def test_data_path_defaults_to_the_original_locations(tmp_path, monkeypatch, dat
 
 def test_slurm_and_local_rank_fill_the_launch_variables(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so that teardown removes what the code under test sets
+        monkeypatch.delenv(name)
     monkeypatch.setenv("SLURM_PROCID", "3")
     monkeypatch.setenv("SLURM_NTASKS", "8")
     monkeypatch.setenv("SLURM_LAUNCH_NODE_IPADDR", "10.0.0.1")
