@@ -142,10 +142,20 @@ def test_paper_retina_dist_equals_numpy(registry, shape):
 
 
 def test_paper_retina_dist_is_not_the_per_anchor_variant(registry):
-    """Sigmoid rows of 720 scores and per-anchor 81-way softmax rows are different losses."""
+    """Sigmoid rows of 720 scores and per-anchor 81-way softmax rows are different losses; the
+    per-anchor config swaps in the alternative on all five levels."""
+    from mmengine.config import Config
+
+    from tests.detection.tiny import DET_CONFIGS
+
     s, t = torch.randn(2, 720, 4, 4) - 4, torch.randn(2, 720, 4, 4) - 4
     paper = retina_dist_losses(registry)[0](s, t)
-    per_anchor = registry.build(dict(type="AnchorSigmoidDISTLoss", num_classes=80))(s, t)
-    assert abs(float(paper) - float(per_anchor)) > 1e-3
+    cfg = Config.fromfile(str(DET_CONFIGS / "retinanet_r50_dist-anchor_retinanet_x101_2x_coco.py"))
+    specs = cfg.model.distiller.distill_losses
+    assert sorted(specs) == [f"loss_dist_cls_fpn{i}" for i in range(5)]
+    for spec in specs.values():
+        per_anchor = registry.build(spec)
+        assert type(per_anchor) is losses.AnchorSigmoidDISTLoss and per_anchor.background
+        assert abs(float(paper) - float(per_anchor(s, t))) > 1e-3
     with pytest.raises(ValueError, match="probs='sigmoid'"):
         registry.build(dict(type="AnchorSigmoidDISTLoss", probs="sigmoid"))

@@ -21,6 +21,7 @@ PAPER_LR = {
     "retinanet_r50_fpn_2x_coco.py": 0.01,
     "retinanet_r50_dist_retinanet_x101_2x_coco.py": 0.01,
     "retinanet_r50_dist-mimic_retinanet_x101_2x_coco.py": 0.01,
+    "retinanet_r50_dist-anchor_retinanet_x101_2x_coco.py": 0.01,  # the project's per-anchor alternative
 }
 PINNED_KEYS = ("optim_wrapper", "param_scheduler", "train_cfg", "auto_scale_lr", "train_pipeline",
                "test_pipeline", "train_dataloader", "val_dataloader", "test_dataloader")
@@ -70,7 +71,7 @@ def test_resolved_schedule_is_the_papers(name):
 @pytest.mark.parametrize("name", ["faster-rcnn_r50_fpn_2x_coco.py", "retinanet_r50_fpn_2x_coco.py"])
 def test_schedule_is_pinned_in_our_files(name):
     """The baselines set every schedule key themselves (the DIST configs inherit them from the
-    baselines, the +mimic configs from the DIST configs), so a change in mmdet's base files cannot
+    baselines, the +mimic and per-anchor configs from the DIST configs), so a change in mmdet's base files cannot
     reach them; the DIST configs' _base_ is this project's baseline, not mmdet's."""
     tree = ast.parse((DET_CONFIGS / name).read_text())
     assigned = {t.id for node in tree.body if isinstance(node, ast.Assign) for t in node.targets}
@@ -78,6 +79,6 @@ def test_schedule_is_pinned_in_our_files(name):
     stem = name.split("_")[0]
     for dist in (n for n in PAPER_LR if n.startswith(f"{stem}_r50_dist_")):
         assert f"_base_ = ['./{name}']" in (DET_CONFIGS / dist).read_text()
-    for mimic in (n for n in PAPER_LR if n.startswith(f"{stem}_r50_dist-mimic")):
-        dist = mimic.replace("dist-mimic", "dist")
-        assert f"_base_ = ['./{dist}']" in (DET_CONFIGS / mimic).read_text()
+    for variant in (n for n in PAPER_LR if n.startswith(f"{stem}_r50_dist-")):  # +mimic, per-anchor
+        dist = variant.replace("dist-mimic", "dist").replace("dist-anchor", "dist")
+        assert f"_base_ = ['./{dist}']" in (DET_CONFIGS / variant).read_text()
