@@ -1,13 +1,25 @@
 r"""The project's DIST loss (``distkd/losses/dist_kd.py``) registered in mmrazor's ``MODELS``.
 
-* ``DISTKDLoss``: ``loss_weight * dist_loss(z_s, z_t, beta, gamma, tau)`` on logits with classes on
-  dim 1: ``(num_rois, 81)`` ``fc_cls`` outputs of a two-stage detector, or ``(N, C, H, W)``
-  decode-head logits of a segmentor (every pixel is a sample).
-* ``AnchorSigmoidDISTLoss``: DIST on a sigmoid classifier's per-anchor outputs (RetinaNet's
-  ``retina_cls``, one FPN level per call). ``retina_cls`` gives ``(N, A*C, H, W)``, channel
-  ``a*C + c`` holding the logit ``z_c`` of class ``c`` for anchor ``a`` (mmdet reads it as
-  ``permute(0, 2, 3, 1).reshape(-1, C)``). Each anchor becomes a ``C+1``-way distribution by
-  appending a background logit fixed at 0:
+* ``DISTKDLoss``: ``loss_weight * dist_loss(z_s, z_t, beta, gamma, tau, probs=...)`` on logits with
+  classes on dim 1: ``(num_rois, 81)`` ``fc_cls`` outputs of a two-stage detector, or
+  ``(N, C, H, W)`` decode-head logits of a segmentor (every pixel is a sample).
+
+  With ``probs='sigmoid'`` on RetinaNet's raw ``retina_cls`` output of one FPN level it is the
+  paper's RetinaNet DIST (``use_sigmoid=True`` in its detection code): ``retina_cls`` gives
+  ``(N, A*C, H, W)`` = ``(N, 9*80 = 720, H, W)``, every score becomes ``sigmoid(z)`` (no softmax),
+  every position ``(n, h, w)`` is a row of 720 anchor x class scores (the paper's
+  ``transpose(1, 3).reshape(-1, 720)``):
+
+      L = beta * (1 - mean_{n,h,w} pearson(p_s[n, :, h, w], p_t[n, :, h, w]))     # inter: 720 scores
+        + gamma * (1 - mean_{k<720} pearson(p_s[:, k, :, :], p_t[:, k, :, :]))      # intra: over positions
+
+  That is ``dist_kd.dist_loss(..., probs='sigmoid')`` on the 4-d tensor as it comes.
+
+* ``AnchorSigmoidDISTLoss``: this project's alternative for sigmoid classifiers (not the paper's),
+  kept for comparison (``benchmarks/bench_detection.py``). DIST per anchor on ``retina_cls``
+  (one FPN level per call): channel ``a*C + c`` holds the logit ``z_c`` of class ``c`` for anchor
+  ``a`` (mmdet reads it as ``permute(0, 2, 3, 1).reshape(-1, C)``). Each anchor becomes a
+  ``C+1``-way distribution by appending a background logit fixed at 0:
 
       p_c  = exp(z_c) / (1 + sum_k exp(z_k)),     p_bg = 1 / (1 + sum_k exp(z_k))
 
@@ -66,6 +78,9 @@ class AnchorSigmoidDISTLoss(DISTKDLoss):
     """DIST between two sigmoid classification maps of one FPN level, per anchor (module docstring)."""
 
     def __init__(self, num_classes: int = 80, background: bool = True, **kwargs) -> None:
+        if kwargs.get("probs", "softmax") != "softmax":
+            raise ValueError("AnchorSigmoidDISTLoss builds per-anchor softmax distributions; for the paper's "
+                             "element-wise sigmoid use type='DISTKDLoss', probs='sigmoid'")
         super().__init__(**kwargs)
         self.num_classes, self.background = int(num_classes), bool(background)
 

@@ -1,17 +1,16 @@
 # DIST, paper row "Faster R-CNN R50-FPN <- Cascade Mask R-CNN X101-64x4d-FPN" (COCO box AP 38.4 -> 40.4).
-# Student: mmdet's Faster R-CNN R50-FPN, 2x schedule (8 GPUs x 2 images, SGD lr 0.02), ImageNet
+# Student, data and schedule: the baseline config faster-rcnn_r50_fpn_2x_coco.py (mmdet's Faster R-CNN
+# R50-FPN, the paper's 2x schedule pinned there: 8 GPUs x 2 images, SGD lr 0.02), ImageNet
 # (torchvision) backbone. Teacher: Cascade Mask R-CNN X101-64x4d-FPN 20e (45.6 box AP); its first
 # cascade stage runs on the student's sampled RoIs and DIST (beta = gamma = tau = 1, weight 1)
 # matches the two fc_cls outputs (81-way softmax incl. background). See detection/README.md.
-_base_ = ['mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py']
+_base_ = ['./faster-rcnn_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['detection.plugin'], allow_failed_imports=False)
 
 # Local weight files (nothing is downloaded at run time; detection/README.md says where to get them).
 teacher_ckpt = 'checkpoints/cascade_mask_rcnn_x101_64x4d_fpn_20e_coco_20200512_161033-bdb5126a.pth'
-student_backbone_ckpt = 'checkpoints/resnet50-0676ba61.pth'  # torchvision ResNet-50 (= torchvision://resnet50)
 
-student = _base_.model
-student.backbone.init_cfg = dict(type='Pretrained', checkpoint=student_backbone_ckpt)
+student = _base_.model  # its backbone: checkpoints/resnet50-0676ba61.pth (torchvision ResNet-50)
 
 model = dict(
     _delete_=True,
@@ -38,6 +37,6 @@ model = dict(
 
 find_unused_parameters = True
 # Checkpoints hold the teacher too (for resuming); keep the last 3. At the end the student alone is
-# saved as WORK_DIR/student_final.pth, a plain mmdet / mmseg checkpoint.
+# saved as WORK_DIR/student_final.pth, a plain mmdet checkpoint.
 default_hooks = dict(checkpoint=dict(max_keep_ckpts=3))
 custom_hooks = [dict(type='StudentCheckpointHook')]

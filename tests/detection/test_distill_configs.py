@@ -1,6 +1,6 @@
 """Every distillation config builds its student and teacher (weights uninitialised, teacher backbone
 shrunk for CPU) and runs one training iteration on a tiny COCO-format set: the distillation losses
-come back by name, finite, and only the student gets gradients. The RoI-sharing path runs the
+come back by name, finite, and only the student (and the +mimic aligners) gets gradients. The RoI-sharing path runs the
 teacher's first cascade stage on exactly the student's sampled RoIs."""
 from __future__ import annotations
 
@@ -63,6 +63,9 @@ def test_one_training_iteration(name, tiny_coco):
     assert all(p.grad is None and not p.requires_grad for p in model.teacher.parameters())
     trainable = [p for p in model.student.parameters() if p.requires_grad]  # frozen_stages=1 freezes the stem
     assert len(trainable) > 0.8 * len(student_params) and all(p.grad is not None for p in trainable)
+    aligners = list(model.distiller.connectors.parameters())  # +mimic: one 1x1 conv per FPN level
+    assert len(aligners) == (10 if "mimic" in name else 0)
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in aligners)
 
 
 def test_teacher_runs_on_the_student_rois(tiny_coco):

@@ -1,7 +1,9 @@
-"""DIST in mmrazor's registry is the project's distkd/losses/dist_kd.py; the per-anchor sigmoid ->
-distribution mapping of RetinaNet's retina_cls outputs."""
+"""DIST in mmrazor's registry is the project's distkd/losses/dist_kd.py; the paper's RetinaNet DIST
+(element-wise sigmoid, 720 scores per position) against numpy; the per-anchor sigmoid ->
+distribution mapping of this project's alternative (AnchorSigmoidDISTLoss)."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -94,3 +96,66 @@ def test_every_anchor_is_a_sample():
 
     torch.testing.assert_close(loss, 2.0 * dist_kd.dist_loss(matrix(s), matrix(t)))
     assert float(losses.AnchorSigmoidDISTLoss(num_classes=c)(s, s)) == pytest.approx(0.0, abs=1e-5)
+
+
+def numpy_paper_retina_dist(cls_s: np.ndarray, cls_t: np.ndarray, eps: float = 1e-8) -> float:
+    """The paper's RetinaNet DIST written out in numpy, float64: ``(N, 720, H, W)`` -> transpose(1, 3)
+    -> ``(N*W*H, 720)`` rows, element-wise sigmoid, Pearson with ``eps`` added to the norm product,
+    beta = gamma = 1."""
+    def rows(x):
+        x = x.transpose(0, 3, 2, 1).reshape(-1, x.shape[1])
+        return 1 / (1 + np.exp(-x))
+
+    def mean_pearson(a, b):  # over axis 1, one value per row
+        a = a - a.mean(1, keepdims=True)
+        b = b - b.mean(1, keepdims=True)
+        return ((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + eps)).mean()
+
+    p_s, p_t = rows(cls_s), rows(cls_t)
+    return (1 - mean_pearson(p_s, p_t)) + (1 - mean_pearson(p_s.T, p_t.T))
+
+
+def retina_dist_losses(registry):
+    """The five DIST losses of the RetinaNet DIST config, built as its distiller builds them."""
+    from mmengine.config import Config
+
+    from tests.detection.tiny import DET_CONFIGS
+
+    cfg = Config.fromfile(str(DET_CONFIGS / "retinanet_r50_dist_retinanet_x101_2x_coco.py"))
+    specs = cfg.model.distiller.distill_losses
+    assert sorted(specs) == [f"loss_dist_cls_fpn{i}" for i in range(5)]
+    return [registry.build(specs[f"loss_dist_cls_fpn{i}"]) for i in range(5)]
+
+
+@pytest.mark.parametrize("shape", [(2, 720, 5, 7), (1, 720, 3, 3)])
+def test_paper_retina_dist_equals_numpy(registry, shape):
+    rng = np.random.default_rng(sum(shape))
+    # retina_cls-like scores: around RetinaNet's prior bias -log(99) = -4.6, some confident positives
+    cls_s = rng.normal(-4.6, 2.0, shape)
+    cls_t = cls_s + rng.normal(0.0, 1.5, shape)
+    cls_t.flat[rng.choice(cls_t.size, 50, replace=False)] = 6.0
+    for loss in retina_dist_losses(registry):
+        assert type(loss) is losses.DISTKDLoss and loss.probs == "sigmoid"
+        for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-5)):
+            value = loss(torch.tensor(cls_s, dtype=dtype), torch.tensor(cls_t, dtype=dtype))
+            assert float(value) == pytest.approx(numpy_paper_retina_dist(cls_s, cls_t), rel=tol, abs=tol)
+
+
+def test_paper_retina_dist_is_not_the_per_anchor_variant(registry):
+    """Sigmoid rows of 720 scores and per-anchor 81-way softmax rows are different losses; the
+    per-anchor config swaps in the alternative on all five levels."""
+    from mmengine.config import Config
+
+    from tests.detection.tiny import DET_CONFIGS
+
+    s, t = torch.randn(2, 720, 4, 4) - 4, torch.randn(2, 720, 4, 4) - 4
+    paper = retina_dist_losses(registry)[0](s, t)
+    cfg = Config.fromfile(str(DET_CONFIGS / "retinanet_r50_dist-anchor_retinanet_x101_2x_coco.py"))
+    specs = cfg.model.distiller.distill_losses
+    assert sorted(specs) == [f"loss_dist_cls_fpn{i}" for i in range(5)]
+    for spec in specs.values():
+        per_anchor = registry.build(spec)
+        assert type(per_anchor) is losses.AnchorSigmoidDISTLoss and per_anchor.background
+        assert abs(float(paper) - float(per_anchor(s, t))) > 1e-3
+    with pytest.raises(ValueError, match="probs='sigmoid'"):
+        registry.build(dict(type="AnchorSigmoidDISTLoss", probs="sigmoid"))
