@@ -124,6 +124,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--resume", default=None, help="'auto' (the experiment's last.pth) or a checkpoint path")
     g.add_argument("--overwrite", action="store_true", help="extension: start over in an experiment with checkpoints")
     g.add_argument("--log-interval", type=int, default=50, help="iterations between log lines")
+    g.add_argument("--save-interval", type=int, default=1000,
+                   help="extension: also write last.pth every N iterations inside an epoch (0 = at epoch ends only)")
     g.add_argument("--max-iters-per-epoch", type=int, default=0, help="extension: cap iterations per epoch (debug)")
     g.add_argument("--stop-after-epochs", type=int, default=0,
                    help="extension: leave after this many epochs of this run (continue with --resume)")
