@@ -29,7 +29,7 @@ from distkd.errors import UserError
 from distkd.losses import build_kd_loss
 from distkd.utils.checkpoint import load_state_dict_strict, load_weights, safe_load
 from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed
+from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
 from distkd.utils.download import check_recorded
 from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
@@ -199,7 +199,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     dist = init_distributed(args.device)
     try:
         with PreemptionGuard(dist.device) as guard:
-            return _run(args, dist, guard)
+            try:
+                return _run(args, dist, guard)
+            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
+                raise_if_peer_failed(err, dist.rank)
+                raise
     finally:
         cleanup_distributed()
 

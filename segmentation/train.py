@@ -30,7 +30,7 @@ from tqdm import tqdm
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import barrier, cleanup_distributed, init_distributed
+from distkd.utils.distributed import barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from distkd.utils.preemption import Preempted, PreemptionGuard
@@ -208,7 +208,11 @@ def main(argv: list[str] | None = None) -> float:
     info = init_distributed(args.device)
     try:
         with PreemptionGuard(info.device) as guard:
-            return train(args, info, guard)
+            try:
+                return train(args, info, guard)
+            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
+                raise_if_peer_failed(err, info.rank)
+                raise
     finally:
         cleanup_distributed()
 

@@ -6,6 +6,7 @@ import sys
 from collections.abc import Callable
 
 from distkd.errors import UserError
+from distkd.utils.distributed import RankFailed
 from distkd.utils.preemption import PREEMPTED_EXIT_CODE, Preempted
 
 
@@ -25,6 +26,9 @@ def run_cli(main: Callable[[], object]) -> None:
     except UserError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         sys.exit(2)
+    except RankFailed as err:
+        print(f"error: {one_line(err)}", file=sys.stderr)
+        sys.exit(1)
     except Preempted as err:
         print(f"pre-empted: {one_line(err)}", file=sys.stderr)
         sys.exit(PREEMPTED_EXIT_CODE)
