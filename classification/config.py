@@ -58,6 +58,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     )
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (CLI wins)")
     p.add_argument("--model", default=None, help="student model name (tv_*, timm_*, cifar_*, mobilenet_v1)")
+    p.add_argument("--list-models", nargs="?", const="", default=None, metavar="FILTER",
+                   help="print model names (with FILTER: those containing it, torchvision and timm ones too), exit")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="imagenet", choices=["imagenet", "cifar100", "cifar10", "digits", "folder"],
                    help="digits: scikit-learn's bundled digits (extension, CPU demo); folder: your own class "

@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from classification.config import parse_args
 from classification.data import build_loaders
 from classification.engine import EpochProgress, StepConfig, evaluate, train_one_epoch
-from classification.models import build_model, check_model_name
+from classification.models import build_model, check_model_name, list_models
 from classification.scheduler import LRSchedule
 from distkd.distiller import Distiller
 from distkd.errors import UserError
@@ -194,6 +194,12 @@ def set_distributed_env(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
+    if args.list_models is not None:
+        names = list_models(args.list_models)
+        print("\n".join(names) if names else f"no model name contains '{args.list_models}'")
+        if not args.list_models:
+            print("also: tv_<torchvision name>, timm_<timm name> (filter them: --list-models FILTER)")
+        return {}
     check_args(args)
     set_distributed_env(args)
     dist = init_distributed(args.device)

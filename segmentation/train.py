@@ -108,7 +108,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--save-dir", default="work_dirs/seg", help="checkpoints, logs, args.yaml, metrics.csv")
     g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
                    help="continue from a checkpoint (no PATH: SAVE_DIR/last.pth)")
-    g.add_argument("--overwrite", action="store_true", help="start again in a save dir that holds checkpoints")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start again in a save dir with checkpoints (removes them and the records)")
     g.add_argument("--stop-iteration", type=int, default=None, help="save and stop after this iteration")
     g.add_argument("--val-interval", type=int, default=None,
                    help="validate every N iterations and at the end, keeping the best (default: the paper's, "
@@ -220,7 +221,8 @@ def main(argv: list[str] | None = None) -> float:
 def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) -> float:
     save_dir = check_args(args, info.world_size)
     if info.is_main:
-        ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").create(start_over=False)
+        start_over = args.overwrite and not args.resume
+        ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").create(start_over=start_over)
     logger = setup_logger("segmentation", save_dir / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
     device, amp = info.device, args.amp and info.device.type == "cuda"
