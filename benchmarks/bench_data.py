@@ -66,7 +66,7 @@ def measure(root: Path, workers: int, opts: argparse.Namespace, device: torch.de
     warmup = max(2, 2 * workers)
     seen, epoch, start, cpu_start, shape = 0, 0, 0.0, 0.0, ()
     while seen < warmup + opts.batches:
-        loader.sampler.set_epoch(epoch)
+        loader.batch_sampler.set_epoch(epoch)
         for batch, _ in loader:
             seen, shape = seen + 1, tuple(batch.shape)
             if seen == warmup:

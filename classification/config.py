@@ -58,6 +58,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     )
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (CLI wins)")
     p.add_argument("--model", default=None, help="student model name (tv_*, timm_*, cifar_*, mobilenet_v1)")
+    p.add_argument("--list-models", nargs="?", const="", default=None, metavar="FILTER",
+                   help="print model names (with FILTER: those containing it, torchvision and timm ones too), exit")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default="imagenet", choices=["imagenet", "cifar100", "cifar10", "digits", "folder"],
                    help="digits: scikit-learn's bundled digits (extension, CPU demo); folder: your own class "
@@ -124,6 +126,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--resume", default=None, help="'auto' (the experiment's last.pth) or a checkpoint path")
     g.add_argument("--overwrite", action="store_true", help="extension: start over in an experiment with checkpoints")
     g.add_argument("--log-interval", type=int, default=50, help="iterations between log lines")
+    g.add_argument("--save-interval", type=int, default=1000,
+                   help="extension: also write last.pth every N iterations inside an epoch (0 = at epoch ends only)")
     g.add_argument("--max-iters-per-epoch", type=int, default=0, help="extension: cap iterations per epoch (debug)")
     g.add_argument("--stop-after-epochs", type=int, default=0,
                    help="extension: leave after this many epochs of this run (continue with --resume)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -12,7 +12,10 @@ from tqdm import tqdm
 
 from classification.scheduler import LRSchedule
 from distkd.errors import UserError
+from distkd.utils.debug_hooks import fail_point
 from distkd.utils.distributed import all_reduce_sum
+from distkd.utils.rng import seed_everything
+from distkd.utils.sampling import step_seed
 
 
 @dataclass
@@ -30,6 +33,27 @@ class StepConfig:
     log_interval: int = 50
     max_iters: int = 0
     show_progress: bool = True
+    seed: int = 0
+    rank: int = 0
+
+
+@dataclass
+class EpochProgress:
+    """Where an epoch stands: iterations done, the running loss sums and the time spent. A mid-epoch
+    checkpoint stores it (:meth:`state`), so that a resumed epoch reports the same means."""
+
+    iteration: int = 0
+    sums: dict[str, torch.Tensor] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+    def state(self) -> dict:
+        return {"iteration": self.iteration, "sums": {k: v.detach().cpu() for k, v in self.sums.items()},
+                "elapsed": self.elapsed}
+
+    @classmethod
+    def from_state(cls, state: dict, device: torch.device) -> EpochProgress:
+        return cls(int(state["iteration"]), {k: v.to(device) for k, v in state["sums"].items()},
+                   float(state["elapsed"]))
 
 
 def to_device(images: torch.Tensor, cfg: StepConfig) -> torch.Tensor:
@@ -47,17 +71,29 @@ def train_one_epoch(
     epoch: int,
     cfg: StepConfig,
     logger: logging.Logger,
+    progress: EpochProgress | None = None,
+    after_step: Callable[[EpochProgress, int], None] | None = None,
 ) -> dict[str, float]:
-    """Train for one epoch; returns the mean of each named loss, the total and the last lr."""
+    """Train for one epoch (from ``progress.iteration`` when resumed mid-epoch); returns the mean of
+    each named loss, the total and the last lr. The loader yields the epoch's remaining batches.
+
+    Each step first seeds the global generators from ``(seed, epoch, iteration, rank)``: mixup /
+    cutmix and dropout do not depend on what ran before (data loading in this process, a resume).
+    ``after_step(progress, iterations)`` runs after each step (checkpoints, pre-emption)."""
     model.train()
-    iters = len(loader) if not cfg.max_iters else min(len(loader), cfg.max_iters)
-    sums: dict[str, torch.Tensor] = {}
+    progress = progress or EpochProgress()
+    iters = getattr(getattr(loader, "batch_sampler", None), "epoch_iterations", None) or len(loader)
+    iters = min(iters, cfg.max_iters) if cfg.max_iters else iters
+    sums = progress.sums
     lr = schedule.lr_at(epoch)
-    bar = tqdm(total=iters, desc=f"epoch {epoch}", disable=None if cfg.show_progress else True, leave=False)
-    start = time.time()
-    for i, (images, targets) in enumerate(loader):
+    bar = tqdm(total=iters, initial=progress.iteration, desc=f"epoch {epoch}",
+               disable=None if cfg.show_progress else True, leave=False)
+    start = time.time() - progress.elapsed
+    for i, (images, targets) in enumerate(loader, start=progress.iteration):
         if i >= iters:
             break
+        fail_point(cfg.rank, epoch, i)
+        seed_everything(step_seed(cfg.seed, epoch, i, cfg.rank))
         lr = schedule.apply(optimizer, epoch + i / iters)
         images, targets = to_device(images, cfg), targets.to(cfg.device, non_blocking=True)
         if cfg.mixup_fn is not None:
@@ -94,9 +130,11 @@ def train_one_epoch(
             bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}")
             logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
                         + " ".join(f"{k} {v:.4f}" for k, v in means.items()))
+        progress.iteration, progress.elapsed = i + 1, time.time() - start
+        if after_step is not None:
+            after_step(progress, iters)
     bar.close()
-    done = min(iters, i + 1) if iters else 0
-    out = {k: (v / max(1, done)).item() for k, v in sums.items()}
+    out = {k: (v / max(1, progress.iteration)).item() for k, v in sums.items()}
     out.update(lr=lr, epoch_time=time.time() - start)
     return out
 

@@ -21,17 +21,19 @@ from torch.nn.parallel import DistributedDataParallel
 
 from classification.config import parse_args
 from classification.data import build_loaders
-from classification.engine import StepConfig, evaluate, train_one_epoch
-from classification.models import build_model, check_model_name
+from classification.engine import EpochProgress, StepConfig, evaluate, train_one_epoch
+from classification.models import build_model, check_model_name, list_models
 from classification.scheduler import LRSchedule
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
 from distkd.utils.checkpoint import load_state_dict_strict, load_weights, safe_load
-from distkd.utils.distributed import DistInfo, cleanup_distributed, init_distributed
+from distkd.utils.debug_hooks import pause_point
+from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
 from distkd.utils.download import check_recorded
 from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
+from distkd.utils.preemption import Preempted, PreemptionGuard
 from distkd.utils.rng import rng_state, seed_everything, set_rng_state
 from distkd.utils.tracking import WandbRun
 
@@ -56,6 +58,8 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("batch_size", "epochs"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
+    if args.save_interval < 0:
+        raise UserError(f"--save-interval must be >= 0 (0: at epoch ends only), got {args.save_interval}")
     if args.lr <= 0:
         raise UserError(f"--lr must be positive, got {args.lr}")
     if args.sched == "step" and args.decay_rate is None:
@@ -190,16 +194,27 @@ def set_distributed_env(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv)
+    if args.list_models is not None:
+        names = list_models(args.list_models)
+        print("\n".join(names) if names else f"no model name contains '{args.list_models}'")
+        if not args.list_models:
+            print("also: tv_<torchvision name>, timm_<timm name> (filter them: --list-models FILTER)")
+        return {}
     check_args(args)
     set_distributed_env(args)
     dist = init_distributed(args.device)
     try:
-        return _run(args, dist)
+        with PreemptionGuard(dist.device) as guard:
+            try:
+                return _run(args, dist, guard)
+            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
+                raise_if_peer_failed(err, dist.rank)
+                raise
     finally:
         cleanup_distributed()
 
 
-def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
+def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> dict[str, float]:
     device = dist.device
     args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
     exp = ExperimentDir(args.output, args.experiment)
@@ -250,11 +265,11 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
         model = DistributedDataParallel(distiller, device_ids=[dist.local_rank] if device.type == "cuda" else None)
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
     cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student,
-                     args.log_interval, args.max_iters_per_epoch, dist.is_main)
+                     args.log_interval, args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank)
 
-    start_epoch, best = 0, {"top1": -1.0, "epoch": -1}
+    start_epoch, resumed_progress, best = 0, None, {"top1": -1.0, "epoch": -1}
     if resume_path:
-        start_epoch, best = _resume(resume_path, trainable, optimizer, scaler, ema, logger)
+        start_epoch, resumed_progress, best = _resume(resume_path, trainable, optimizer, scaler, ema, logger)
 
     # Every input is valid: from here on the experiment folder is written.
     if dist.is_main:
@@ -275,11 +290,25 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     stats: dict[str, float] = {}
     end_epoch = args.epochs if not args.stop_after_epochs else min(args.epochs, start_epoch + args.stop_after_epochs)
     for epoch in range(start_epoch, end_epoch):
-        train_loader.sampler.set_epoch(epoch)
-        seed_everything(args.seed + 1000 * epoch + dist.rank)  # an epoch depends only on (weights, seed, epoch)
+        progress = EpochProgress()
+        if epoch == start_epoch and resumed_progress is not None:
+            progress = EpochProgress.from_state(resumed_progress, device)
+        train_loader.batch_sampler.set_epoch(epoch, progress.iteration)  # batches: (seed, epoch) only
+
+        def after_step(progress: EpochProgress, iters: int, epoch: int = epoch, best: dict = best) -> None:
+            pause_point(epoch, progress.iteration, dist.rank, guard.requested)
+            stop = guard.agreed()  # every rank stops after the same iteration
+            periodic = args.save_interval and progress.iteration % args.save_interval == 0
+            if dist.is_main and (stop or (periodic and progress.iteration < iters)):
+                exp.save(training_state(args, trainable, optimizer, scaler, ema, epoch - 1, best,
+                                        {"epoch": epoch, **progress.state()}), is_best=False)
+            if stop:
+                barrier()
+                raise Preempted(f"{guard.name()} received: stopped after epoch {epoch} iteration "
+                                f"{progress.iteration}, {exp.last} saved; continue with --resume auto")
         if args.drop_path_rate > 0 and args.drop_path_strategy == "linear" and hasattr(student, "drop_path_rate"):
             student.drop_path_rate = args.drop_path_rate * epoch / args.epochs  # as the original: the attribute only
-        train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger)
+        train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger, progress, after_step)
         stats = evaluate(student, val_loader, cfg)
         row = {"epoch": epoch, "lr": train["lr"], "train_loss": train["loss"], "loss_ori": train["loss_ori"],
                "loss_kd": train.get("loss_kd", ""), "val_loss": stats["loss"], "val_top1": stats["top1"],
@@ -294,15 +323,7 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
         logger.info(f"epoch {epoch}: val top-1 {stats['top1']:.2f} top-5 {stats['top5']:.2f} "
                     f"(best {best['top1']:.2f} @ {best['epoch']}) {train['epoch_time']:.1f}s")
         if dist.is_main:
-            state = {"model": student.state_dict(), "epoch": epoch, "best": best, "args": vars(args),
-                     "optimizer": optimizer.state_dict(), "rng": rng_state()}
-            if "kd_loss" in trainable:
-                state["kd_loss"] = trainable["kd_loss"].state_dict()
-            if scaler is not None:
-                state["scaler"] = scaler.state_dict()
-            if ema is not None:
-                state["model_ema"] = ema.module.state_dict()
-            exp.save(state, is_best)
+            exp.save(training_state(args, trainable, optimizer, scaler, ema, epoch, best), is_best)
             exp.append_metrics(row)
             exp.tensorboard({k: v for k, v in row.items() if k != "epoch" and v != ""}, epoch)
             exp.plot_curves("epoch", ["train_loss", "val_top1"])
@@ -315,7 +336,26 @@ def _run(args: argparse.Namespace, dist: DistInfo) -> dict[str, float]:
     return {**stats, "best_top1": best["top1"]}
 
 
-def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger) -> tuple[int, dict]:
+def training_state(args: argparse.Namespace, trainable: nn.ModuleDict, optimizer, scaler, ema, epoch: int,
+                   best: dict, mid_epoch: dict | None = None) -> dict:
+    """What last.pth holds: the student (under ``model``), optimizer, KD loss, scaler and EMA state,
+    the last completed ``epoch`` and, for a checkpoint inside an epoch, ``mid_epoch`` (that epoch,
+    its iterations done and running loss sums)."""
+    state = {"model": trainable["student"].state_dict(), "epoch": epoch, "best": best, "args": vars(args),
+             "optimizer": optimizer.state_dict(), "rng": rng_state()}
+    if "kd_loss" in trainable:
+        state["kd_loss"] = trainable["kd_loss"].state_dict()
+    if scaler is not None:
+        state["scaler"] = scaler.state_dict()
+    if ema is not None:
+        state["model_ema"] = ema.module.state_dict()
+    if mid_epoch is not None:
+        state["mid_epoch"] = mid_epoch
+    return state
+
+
+def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger) -> tuple[int, dict | None, dict]:
+    """Load ``path``; returns the epoch to continue, the progress inside it (or None) and the best score."""
     ckpt = safe_load(path, "resume checkpoint")
     if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt or "optimizer" not in ckpt:
         raise UserError(f"--resume '{path}' is not a training checkpoint of this trainer (needs model, optimizer, "
@@ -330,5 +370,10 @@ def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger)
         ema.module.load_state_dict(ckpt["model_ema"])
     if "rng" in ckpt:
         set_rng_state(ckpt["rng"])
+    best = dict(ckpt.get("best", {"top1": -1.0, "epoch": -1}))
+    mid = ckpt.get("mid_epoch")
+    if mid is not None:
+        logger.info(f"resumed from {path} in epoch {mid['epoch']} after iteration {mid['iteration']}")
+        return int(mid["epoch"]), mid, best
     logger.info(f"resumed from {path} at epoch {ckpt['epoch'] + 1}")
-    return int(ckpt["epoch"]) + 1, dict(ckpt.get("best", {"top1": -1.0, "epoch": -1}))
+    return int(ckpt["epoch"]) + 1, None, best

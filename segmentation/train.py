@@ -29,9 +29,11 @@ from tqdm import tqdm
 
 from distkd.distiller import Distiller
 from distkd.errors import UserError
-from distkd.utils.distributed import cleanup_distributed, init_distributed
+from distkd.utils.debug_hooks import pause_point
+from distkd.utils.distributed import barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
+from distkd.utils.preemption import Preempted, PreemptionGuard
 from segmentation.datasets import (
     INPUT_FORMATS,
     NUM_CLASSES,
@@ -106,7 +108,8 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--save-dir", default="work_dirs/seg", help="checkpoints, logs, args.yaml, metrics.csv")
     g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
                    help="continue from a checkpoint (no PATH: SAVE_DIR/last.pth)")
-    g.add_argument("--overwrite", action="store_true", help="start again in a save dir that holds checkpoints")
+    g.add_argument("--overwrite", action="store_true",
+                   help="start again in a save dir with checkpoints (removes them and the records)")
     g.add_argument("--stop-iteration", type=int, default=None, help="save and stop after this iteration")
     g.add_argument("--val-interval", type=int, default=None,
                    help="validate every N iterations and at the end, keeping the best (default: the paper's, "
@@ -205,15 +208,21 @@ def main(argv: list[str] | None = None) -> float:
     args = get_args_parser().parse_args(argv)
     info = init_distributed(args.device)
     try:
-        return train(args, info)
+        with PreemptionGuard(info.device) as guard:
+            try:
+                return train(args, info, guard)
+            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
+                raise_if_peer_failed(err, info.rank)
+                raise
     finally:
         cleanup_distributed()
 
 
-def train(args: argparse.Namespace, info) -> float:
+def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) -> float:
     save_dir = check_args(args, info.world_size)
     if info.is_main:
-        ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").create(start_over=False)
+        start_over = args.overwrite and not args.resume
+        ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").create(start_over=start_over)
     logger = setup_logger("segmentation", save_dir / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
     device, amp = info.device, args.amp and info.device.type == "cuda"
@@ -292,8 +301,14 @@ def train(args: argparse.Namespace, info) -> float:
                 best_miou = miou
                 save_state(save_dir / "best.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
             best_miou = max(best_miou, miou)
-        if info.is_main and (iteration % args.save_interval == 0 or iteration == stop):
+        pause_point(0, iteration, info.rank, guard.requested if guard else lambda: False)
+        preempted = guard is not None and guard.agreed()  # every rank stops after the same iteration
+        if info.is_main and (iteration % args.save_interval == 0 or iteration == stop or preempted):
             save_state(save_dir / "last.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
+        if preempted:
+            barrier()
+            raise Preempted(f"{guard.name()} received: stopped after iteration {iteration}, {save_dir / 'last.pth'} "
+                            "saved; continue with --resume")
         if iteration == stop:
             break
     bar.close()

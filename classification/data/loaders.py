@@ -1,17 +1,23 @@
-"""Data loaders: distributed sampling, seeded shuffling, optional mixup/cutmix (timm)."""
+"""Data loaders: distributed sampling, per-sample seeded augmentation, optional mixup/cutmix (timm).
+
+The training loader draws its batches from :class:`~distkd.utils.sampling.SeededBatchSampler` and
+seeds every sample's augmentation from ``(seed, epoch, index)`` (:class:`PerSampleSeed`): the
+batches and augmentations of an epoch are the same for any number of workers, and a resumed run
+(even mid-epoch, ``sampler.set_epoch(epoch, start_iteration)``) continues them exactly."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+import torch
 from timm.data import Mixup
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
-from torch.utils.data.distributed import DistributedSampler
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from classification.data.datasets import build_dataset
 from classification.data.transforms import build_transform
 from distkd.errors import UserError
 from distkd.utils.distributed import DistInfo
+from distkd.utils.sampling import PerSampleSeed, SeededBatchSampler, ShardSampler
 
 DEFAULT_DATA_PATH = {"imagenet": "data/imagenet", "cifar100": "data/cifar", "cifar10": "data/cifar"}
 
@@ -19,19 +25,6 @@ DEFAULT_DATA_PATH = {"imagenet": "data/imagenet", "cifar100": "data/cifar", "cif
 def mixup_active(args: argparse.Namespace) -> bool:
     """Mixup / cutmix on (timm's Mixup, soft-target loss), as the original decides it."""
     return args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
-
-
-class ShardSampler(Sampler[int]):
-    """Every ``world_size``-th index from ``rank``: each sample evaluated exactly once over ranks."""
-
-    def __init__(self, length: int, rank: int, world_size: int) -> None:
-        self.indices = list(range(rank, length, world_size))
-
-    def __iter__(self):
-        return iter(self.indices)
-
-    def __len__(self) -> int:
-        return len(self.indices)
 
 
 class SkipBadImages(Dataset):
@@ -104,10 +97,14 @@ def build_loaders(args: argparse.Namespace, dist: DistInfo):
             f"batch size {args.batch_size} per process is larger than the {per_rank} training images each of "
             f"the {dist.world_size} process(es) gets (drop_last would leave no batch); lower --batch-size"
         )
-    sampler = DistributedSampler(train_set, dist.world_size, dist.rank, shuffle=True, seed=args.seed)
-    train_loader = DataLoader(
-        train_set, batch_size=args.batch_size, sampler=sampler, num_workers=args.workers,
-        pin_memory=pin, drop_last=True, persistent_workers=args.workers > 0,
+    iterations = per_rank // args.batch_size
+    if getattr(args, "max_iters_per_epoch", 0):
+        iterations = min(iterations, args.max_iters_per_epoch)
+    batches = SeededBatchSampler(len(train_set), args.batch_size, dist.rank, dist.world_size, args.seed,
+                                 epoch_iterations=iterations)
+    train_loader = DataLoader(  # own generator: the loader leaves the global RNG alone
+        PerSampleSeed(train_set), batch_sampler=batches, num_workers=args.workers, pin_memory=pin,
+        persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed),
     )
     mixup_fn = None
     if mixup_active(args):

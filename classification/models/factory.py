@@ -160,8 +160,22 @@ def check_model_name(name: str) -> None:
                                        (_TIMM_PREFIX, timm.is_model(name))) if ok]
     close = prefixed or difflib.get_close_matches(name, MODELS.names(), n=3)
     hint = f" Did you mean: {', '.join(close)}?" if close else ""
-    raise UserError(f"unknown model '{name}'.{hint} Names: {', '.join(MODELS.names())}, tv_<torchvision name>, "
-                    "timm_<timm name>")
+    raise UserError(f"unknown model '{name}'.{hint} List the names with: python tools/train.py --list-models [FILTER]")
+
+
+def list_models(pattern: str = "") -> list[str]:
+    """Every buildable name containing ``pattern`` (case-insensitive): this project's models, then
+    ``tv_<torchvision name>`` and ``timm_<timm name>`` (those only when a pattern is given)."""
+    import timm
+    import torchvision
+
+    pattern = pattern.lower()
+    names = [n for n in model_names() if pattern in n.lower()]
+    if pattern:
+        names += [_TV_PREFIX + n for n in torchvision.models.list_models(module=torchvision.models)]
+        names += [_TIMM_PREFIX + n for n in timm.list_models()]
+        names = list(dict.fromkeys(n for n in names if pattern in n.lower()))
+    return names
 
 
 def build_model(name: str, num_classes: int, pretrained: bool = False, offline: bool = False,

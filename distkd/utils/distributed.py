@@ -1,8 +1,16 @@
-"""``torch.distributed`` set-up for ``torchrun`` launches: NCCL on GPUs, gloo on CPU."""
+"""``torch.distributed`` set-up for ``torchrun`` launches: NCCL on GPUs, gloo on CPU.
+
+A dead rank never hangs the job: collectives time out after ``DISTKD_DIST_TIMEOUT`` seconds
+(default 600; a rank that exits or is killed makes gloo fail at once, torchrun then stops the
+others), and a rank that raises records itself in the rendezvous store, so rank 0 ends with one
+line naming it (:func:`raise_if_peer_failed`).
+"""
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -45,8 +53,53 @@ def init_distributed(device: str = "auto") -> DistInfo:
     else:
         dev = torch.device("cpu")
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        global _STORE
+        timeout = timedelta(seconds=float(os.environ.get("DISTKD_DIST_TIMEOUT", "600")))
+        # The store env:// would create (torchrun's agent hosts it, else rank 0), kept for failure reports.
+        hosted_by_agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE", "").lower() == "true"
+        _STORE = dist.TCPStore(os.environ.get("MASTER_ADDR", "127.0.0.1"), int(os.environ.get("MASTER_PORT", "29500")),
+                               world_size, is_master=rank == 0 and not hosted_by_agent, timeout=timeout)
+        dist.init_process_group(backend="nccl" if use_cuda else "gloo", store=_STORE, rank=rank,
+                                world_size=world_size, timeout=timeout)
     return DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+
+
+_STORE: dist.Store | None = None
+_FAILED_KEY = "distkd/failed_rank"
+
+
+class RankFailed(Exception):
+    """Another rank failed; this one stops too (the command-line tools print one line, exit 1)."""
+
+
+def _is_collective_error(err: BaseException) -> bool:
+    """A failure of communication (a consequence of another rank's failure), not of this rank."""
+    text = str(err).lower()
+    return isinstance(err, dist.DistError) or any(w in text for w in ("gloo", "nccl", "connection closed", "timed out"))
+
+
+def raise_if_peer_failed(err: BaseException, rank: int) -> None:
+    """Call on the way out of a failed distributed run. A rank whose own code failed records itself;
+    on rank 0, a failure caused by another rank becomes :class:`RankFailed` naming that rank."""
+    if _STORE is None or isinstance(err, (KeyboardInterrupt, SystemExit)) or type(err).__name__ == "Preempted":
+        return
+    own = not _is_collective_error(err)
+    try:
+        if own:
+            _STORE.compare_set(_FAILED_KEY, "", f"{rank}|{type(err).__name__}: {' '.join(str(err).split())[:200]}")
+        if rank != 0 or (own and rank == 0):
+            return
+        for _ in range(50):  # the failing rank writes before its sockets close; allow for slow file systems
+            if _STORE.check([_FAILED_KEY]):
+                failed, reason = _STORE.get(_FAILED_KEY).decode().split("|", 1)
+                break
+            time.sleep(0.05)
+        else:
+            failed, reason = "another", "exited or was killed"
+    except Exception:  # the store went down with its host: name no rank
+        failed, reason = "another", "exited or was killed"
+    raise RankFailed(f"rank {failed} failed ({reason}); this rank stops too, last.pth is the last complete "
+                     "checkpoint: fix the cause and continue with --resume auto") from err
 
 
 def cleanup_distributed() -> None:

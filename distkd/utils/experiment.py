@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ class ExperimentDir:
             raise UserError(f"cannot create experiment folder '{self.path}': '{existing}' is not a writable folder")
 
     def create(self, start_over: bool) -> None:
-        """Create the folder (``start_over`` removes an earlier run's checkpoints and metrics)."""
+        """Create the folder (``start_over`` removes an earlier run's checkpoints, metrics, logs, TensorBoard)."""
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             probe = self.path / ".write_test"
@@ -48,9 +49,11 @@ class ExperimentDir:
             probe.unlink()
         except OSError as err:
             raise UserError(f"experiment folder '{self.path}' is not writable ({err.strerror})") from None
-        if start_over:
-            for stale in (self.last, self.best, self.metrics, self.path / "teacher.yaml"):
+        if start_over:  # checkpoints and records of the earlier run (both trainers' file names)
+            for stale in (self.last, self.best, self.metrics, self.path / "teacher.yaml", self.path / "train_log.csv",
+                          self.path / "log.txt", self.path / "curves.png"):
                 stale.unlink(missing_ok=True)
+            shutil.rmtree(self.path / "tb", ignore_errors=True)
 
     def write_args(self, args: argparse.Namespace) -> None:
         (self.path / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))

@@ -89,3 +89,26 @@ def test_shipped_configs_hold_the_recipe_values(name):
     for key, expected in RECIPES[name].items():
         actual = getattr(args, key)
         assert actual == (pytest.approx(expected) if isinstance(expected, float) else expected), key
+
+
+def test_list_models_prints_names_and_filters(capsys):
+    from classification.train import main
+
+    assert main(["--list-models"]) == {}
+    names = capsys.readouterr().out.splitlines()
+    assert "cifar_resnet8" in names and "tv_resnet18" not in names
+    main(["--list-models", "resnet18"])
+    filtered = capsys.readouterr().out.splitlines()
+    assert "tv_resnet18" in filtered and "timm_resnet18" in filtered and "cifar_resnet8" not in filtered
+
+
+def test_unknown_model_message_is_short_and_points_to_the_list(capsys):
+    import pytest
+
+    from classification.models import check_model_name
+    from distkd.errors import UserError
+
+    with pytest.raises(UserError) as err:
+        check_model_name("cifar_resnt8")
+    message = str(err.value)
+    assert "Did you mean: cifar_resnet8" in message and "--list-models" in message and len(message) < 200

@@ -107,7 +107,7 @@ def test_val_batch_size_multiplier_and_mixup_family():
                        "--cutmix-minmax", "0.2", "0.8", "--mixup-prob", "0.7", "--mixup-switch-prob", "0.3",
                        "--mixup-mode", "pair", "--smoothing", "0.0"])
     train, val, _, mixup = build_loaders(args, DistInfo())
-    assert val.batch_size == 40 and train.batch_size == 16
+    assert val.batch_size == 40 and train.batch_sampler.batch_size == 16  # batches from SeededBatchSampler
     assert mixup is not None  # cutmix_minmax alone turns it on, as the original
     assert (mixup.mix_prob, mixup.switch_prob, mixup.mode, mixup.cutmix_minmax) == (0.7, 0.3, "pair", [0.2, 0.8])
 

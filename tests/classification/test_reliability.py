@@ -129,38 +129,46 @@ def test_memory_does_not_grow_across_epochs(tmp_path):
     assert max(rss[2:]) - rss[2] < 25, rss  # after warm-up epochs: flat within 25 MB
 
 
-def _spawn(tmp_path: Path, name: str, *extra: str) -> subprocess.Popen:
+def _spawn(tmp_path: Path, name: str, *extra: str, pause_at: str | None = None) -> subprocess.Popen:
+    """The trainer in a subprocess; ``pause_at='EPOCH:ITER'`` makes it wait there while
+    ``tmp_path/name.pause`` exists (the test-only hook of distkd.utils.debug_hooks)."""
     cmd = [sys.executable, str(ROOT / "tools/train.py"), *QUICK, "--output", str(tmp_path), "--experiment", name,
            "--deterministic", "--max-iters-per-epoch", "8", "--epochs", "3", *extra]
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, OMP_NUM_THREADS="1"))
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    if pause_at:
+        pause = tmp_path / f"{name}.pause"
+        pause.write_text("")
+        env.update(DISTKD_TEST_PAUSE_AT=pause_at, DISTKD_TEST_PAUSE_FILE=str(pause))
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
 
 
-def _wait_for_epochs(metrics: Path, count: int, proc: subprocess.Popen, timeout: float = 240) -> None:
+def wait_paused(tmp_path: Path, name: str, proc: subprocess.Popen, timeout: float = 300) -> None:
+    """Return once the run waits at its pause point (no sleep guesses: signals cannot race)."""
+    reached = tmp_path / f"{name}.pause.reached"
     end = time.time() + timeout
-    while time.time() < end and proc.poll() is None:
-        if metrics.exists() and len(metrics.read_text().strip().splitlines()) > count:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"run did not reach {count} epochs: {proc.stderr.read() if proc.poll() is not None else ''}")
+    while not reached.exists():
+        if proc.poll() is not None or time.time() > end:
+            raise AssertionError(f"run did not reach its pause point: {proc.stderr.read() if proc.poll() else ''}")
+        time.sleep(0.02)
+
+
+def same_weights(a: Path, b: Path) -> bool:
+    wa, wb = (torch.load(p, weights_only=True)["model"] for p in (a, b))
+    return wa.keys() == wb.keys() and all(torch.equal(v, wb[k]) for k, v in wa.items())
 
 
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     straight = _spawn(tmp_path, "straight")
-    killed = _spawn(tmp_path, "killed")
-    _wait_for_epochs(tmp_path / "killed" / "metrics.csv", 1, killed)
-    time.sleep(0.3)  # inside epoch 1
+    killed = _spawn(tmp_path, "killed", pause_at="1:2")
+    wait_paused(tmp_path, "killed", killed)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    assert torch.load(tmp_path / "killed" / "last.pth", weights_only=True)["epoch"] >= 0  # intact, loadable
+    assert torch.load(tmp_path / "killed" / "last.pth", weights_only=True)["epoch"] == 0  # intact, loadable
     resumed = _spawn(tmp_path, "killed", "--resume", "auto")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
-    a = torch.load(tmp_path / "straight" / "last.pth", weights_only=True)
-    b = torch.load(tmp_path / "killed" / "last.pth", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 2
-    assert all(torch.equal(v, b["model"][k]) for k, v in a["model"].items())
+    assert same_weights(tmp_path / "straight" / "last.pth", tmp_path / "killed" / "last.pth")
     rows_a = list(csv.DictReader(open(tmp_path / "straight" / "metrics.csv")))
     rows_b = list(csv.DictReader(open(tmp_path / "killed" / "metrics.csv")))
     assert [r["val_top1"] for r in rows_a] == [r["val_top1"] for r in rows_b]
@@ -168,8 +176,8 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
 
 @pytest.mark.slow
 def test_ctrl_c_stops_workers_cleanly_and_the_run_resumes(tmp_path):
-    proc = _spawn(tmp_path, "int", "-j", "2")
-    _wait_for_epochs(tmp_path / "int" / "metrics.csv", 1, proc)
+    proc = _spawn(tmp_path, "int", "-j", "2", pause_at="1:3")
+    wait_paused(tmp_path, "int", proc)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert "interrupted" in proc.stderr.read()

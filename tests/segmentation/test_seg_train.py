@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,27 @@ def test_two_process_gloo_run(cityscapes, tmp_path, teacher_ckpt):
     assert proc.returncode == 0, stderr[-3000:]
     assert [r["iteration"] for r in rows(tmp_path / "ddp" / "metrics.csv")] == ["2"]
     assert safe_load(tmp_path / "ddp" / "last.pth")["iteration"] == 2
+
+
+@pytest.mark.slow
+def test_sigterm_saves_exits_75_and_the_run_resumes_exactly(cityscapes, tmp_path):
+    from distkd.utils.preemption import PREEMPTED_EXIT_CODE
+
+    common = ["--data", str(cityscapes), "--max-iterations", "5", *TINY, "--student-model", "deeplabv3"]
+    main([*common, "--save-dir", str(tmp_path / "full")])
+    pause = tmp_path / "pause"
+    pause.write_text("")
+    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKD_TEST_PAUSE_AT="0:2", DISTKD_TEST_PAUSE_FILE=str(pause))
+    cmd = [sys.executable, str(ROOT / "tools" / "train_seg.py"), *common, "--save-dir", str(tmp_path / "split")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not Path(f"{pause}.reached").exists():  # waits at iteration 2: the signal cannot race
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == PREEMPTED_EXIT_CODE
+    assert "pre-empted: SIGTERM received" in proc.stderr.read()
+    assert safe_load(tmp_path / "split" / "last.pth")["iteration"] == 2
+    main([*common, "--save-dir", str(tmp_path / "split"), "--resume"])
+    full, split = safe_load(tmp_path / "full" / "last.pth"), safe_load(tmp_path / "split" / "last.pth")
+    for key, value in full["model"].items():
+        torch.testing.assert_close(split["model"][key], value, msg=key)
