@@ -10,7 +10,7 @@ import torch
 from classification.models import build_model
 
 REPO = Path(__file__).resolve().parents[3]
-TABLE_CANDIDATES = (REPO / "distkd" / "reproduce" / "paper_tables.csv", Path("/work/shared/paper_tables.csv"))
+TABLE_CANDIDATES = (REPO / "reproduce" / "paper_tables.csv", Path("/work/shared/paper_tables.csv"))
 
 
 def paper_classification_models() -> list[str]:
