@@ -13,6 +13,7 @@ from tqdm import tqdm
 from classification.scheduler import LRSchedule
 from distkd.errors import UserError
 from distkd.utils.distributed import all_reduce_sum
+from distkd.utils.nonfinite import NonFiniteWatch
 
 
 @dataclass
@@ -39,6 +40,16 @@ def to_device(images: torch.Tensor, cfg: StepConfig) -> torch.Tensor:
     return images
 
 
+def stop_if_nonfinite(watch: NonFiniteWatch, epoch: int) -> None:
+    if (bad := watch.first()) is not None:
+        step, values = bad
+        parts = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        raise UserError(
+            f"non-finite loss at epoch {epoch} iteration {step} ({parts}); training stopped, the last good "
+            "checkpoint is kept: lower --lr, check the data, or resume with --resume auto"
+        )
+
+
 def train_one_epoch(
     model: nn.Module,
     loader,
@@ -52,6 +63,7 @@ def train_one_epoch(
     model.train()
     iters = len(loader) if not cfg.max_iters else min(len(loader), cfg.max_iters)
     sums: dict[str, torch.Tensor] = {}
+    watch = NonFiniteWatch()
     lr = schedule.lr_at(epoch)
     bar = tqdm(total=iters, desc=f"epoch {epoch}", disable=None if cfg.show_progress else True, leave=False)
     start = time.time()
@@ -65,12 +77,7 @@ def train_one_epoch(
         with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
             losses = model(images, targets)
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-            raise UserError(
-                f"non-finite loss at epoch {epoch} iteration {i} ({parts}); training stopped, the last good "
-                "checkpoint is kept: lower --lr, check the data, or resume with --resume auto"
-            )
+        watch.update(i, losses)  # no host sync here: checked at the logging points below
         optimizer.zero_grad(set_to_none=True)
         if cfg.scaler is not None:
             cfg.scaler.scale(loss).backward()
@@ -90,11 +97,13 @@ def train_one_epoch(
             sums[name] = sums.get(name, 0) + value.detach().float()
         bar.update(1)
         if (i + 1) % cfg.log_interval == 0 or i + 1 == iters:
+            stop_if_nonfinite(watch, epoch)
             means = {k: (v / (i + 1)).item() for k, v in sums.items()}
             bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}")
             logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
                         + " ".join(f"{k} {v:.4f}" for k, v in means.items()))
     bar.close()
+    stop_if_nonfinite(watch, epoch)
     done = min(iters, i + 1) if iters else 0
     out = {k: (v / max(1, done)).item() for k, v in sums.items()}
     out.update(lr=lr, epoch_time=time.time() - start)

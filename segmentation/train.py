@@ -29,6 +29,7 @@ from tqdm import tqdm
 
 from distkd.distiller import Distiller
 from distkd.errors import UserError
+from distkd.teacher import Teacher
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
@@ -38,11 +39,11 @@ from segmentation.datasets import (
     Cityscapes,
     EvalTransform,
     IterationBatchSampler,
-    Reformat,
     ShardSampler,
     TrainTransform,
     get_input_format,
     recorded_input_format,
+    reformat,
 )
 from segmentation.engine.inference import evaluate
 from segmentation.engine.losses import SegCrossEntropy, SegDIST
@@ -183,11 +184,11 @@ def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distill
     checkpoint = read_weights(args.teacher_pretrained, "teacher checkpoint")
     load_segmentor_weights(teacher, args.teacher_pretrained, "teacher checkpoint", checkpoint)
     args.teacher_input_format = teacher_input_format(args, recorded_input_format(checkpoint))
-    reformat = None
+    renormalize = None
     if args.teacher_input_format != args.input_format:
-        reformat = Reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
+        renormalize = reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
     kd_loss = SegDIST(args.aux_weight, tau=args.kd_temperature)
-    return Distiller(student, task_loss, WithAux(teacher, reformat), kd_loss, 1.0, args.lambda_kd)
+    return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, args.lambda_kd)
 
 
 def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
@@ -238,8 +239,8 @@ def train(args: argparse.Namespace, info) -> float:
     train_loader, val_loader = build_loaders(args, info.rank, info.world_size, start, stop)
     model = distiller
     if info.distributed:
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
-        model = DistributedDataParallel(distiller, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     records = Records(save_dir, info.is_main, fresh=not args.resume)
     if info.is_main:
         (save_dir / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
@@ -258,7 +259,8 @@ def train(args: argparse.Namespace, info) -> float:
         return matrix
 
     if args.eval_teacher and distiller.teacher is not None:
-        validate(distiller.teacher.inference_model(), start, "teacher")
+        teacher = distiller.teacher  # its network's eval-mode forward (main logits), after the input conversion
+        validate(torch.nn.Sequential(teacher.renormalize, teacher.model.model), start, "teacher")
 
     model.train()
     bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
