@@ -17,7 +17,6 @@ validation every 400 iterations, poly floor 1e-4; without one 1e-4, 800 and no f
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -33,6 +32,7 @@ from distkd.teacher import Teacher
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
+from distkd.utils.nonfinite import NonFiniteWatch
 from segmentation.datasets import (
     INPUT_FORMATS,
     NUM_CLASSES,
@@ -265,6 +265,14 @@ def train(args: argparse.Namespace, info) -> float:
     model.train()
     bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
     iteration = start
+    watch = NonFiniteWatch()  # non-finite losses: flagged on the device, read where the loop logs or saves
+
+    def stop_if_nonfinite() -> None:
+        if (bad := watch.first()) is not None:
+            values = ", ".join(f"{k}={v:.4g}" for k, v in bad[1].items())
+            raise UserError(f"non-finite loss at iteration {bad[0]} ({values}); training stopped, the last good "
+                            "checkpoint is kept: lower --lr")
+
     for images, labels, _ in train_loader:
         lr = poly_lr(args, iteration)
         for group in optimizer.param_groups:
@@ -273,6 +281,7 @@ def train(args: argparse.Namespace, info) -> float:
         with torch.autocast(device.type, enabled=amp):
             losses = model(images, labels)
         loss = sum(losses.values())
+        watch.update(iteration + 1, losses)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -283,10 +292,10 @@ def train(args: argparse.Namespace, info) -> float:
         if iteration % args.log_interval == 0 or iteration == stop:
             values = records.log_train(iteration, lr, {"loss": loss, **losses})
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-            if not math.isfinite(values["loss"]):
-                raise UserError(f"the loss became {values['loss']} by iteration {iteration}: lower --lr")
+            stop_if_nonfinite()
         done = iteration == args.max_iterations
         if iteration % args.val_interval == 0 or done:
+            stop_if_nonfinite()
             matrix = validate(student, iteration, "val")
             records.log_val(iteration, matrix)
             miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
@@ -295,6 +304,7 @@ def train(args: argparse.Namespace, info) -> float:
                 save_state(save_dir / "best.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
             best_miou = max(best_miou, miou)
         if info.is_main and (iteration % args.save_interval == 0 or iteration == stop):
+            stop_if_nonfinite()
             save_state(save_dir / "last.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
         if iteration == stop:
             break

@@ -116,3 +116,12 @@ def test_two_process_gloo_run(cityscapes, tmp_path, teacher_ckpt):
     assert proc.returncode == 0, stderr[-3000:]
     assert [r["iteration"] for r in rows(tmp_path / "ddp" / "metrics.csv")] == ["2"]
     assert safe_load(tmp_path / "ddp" / "last.pth")["iteration"] == 2
+
+
+def test_non_finite_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(cityscapes, tmp_path):
+    save = tmp_path / "nan"
+    args = ["--data", str(cityscapes), "--save-dir", str(save), "--max-iterations", "4", *TINY,
+            "--log-interval", "3", "--save-interval", "1", "--lr", "1e30", "--student-backbone", "resnet18"]
+    with pytest.raises(UserError, match=r"non-finite loss at iteration 2 \(loss_ori=(nan|inf)"):
+        main(args)  # iteration 2 is no logging point: the device flag names it at the next save
+    assert safe_load(save / "last.pth")["iteration"] == 1
