@@ -16,10 +16,8 @@ from torch import Tensor, nn
 
 
 class Renormalize(nn.Module):
-    """Re-expresses a batch normalised with ``(mean_s, std_s)`` in ``(mean_t, std_t)``.
-
-    ``reverse_channels`` also swaps RGB <-> BGR between the two (each mean/std in its own order).
-    """
+    """Re-expresses a batch normalised with ``(mean_s, std_s)`` in ``(mean_t, std_t)``; ``reverse_channels``
+    also swaps RGB <-> BGR between the two (each mean/std in its own order)."""
 
     def __init__(self, source_mean: Sequence[float], source_std: Sequence[float], target_mean: Sequence[float],
                  target_std: Sequence[float], reverse_channels: bool = False) -> None:
@@ -36,12 +34,8 @@ class Renormalize(nn.Module):
         return (raw - self.target_mean) / self.target_std
 
     def extra_repr(self) -> str:
-        def fmt(t: Tensor) -> str:
-            return "(" + ", ".join(f"{v:.4g}" for v in t.flatten().tolist()) + ")"
-
-        flip = ", RGB<->BGR" if self.reverse_channels else ""
-        return (f"mean {fmt(self.source_mean)} std {fmt(self.source_std)} -> mean {fmt(self.target_mean)} "
-                f"std {fmt(self.target_std)}{flip}")
+        mean_s, std_s, mean_t, std_t = ([round(v, 4) for v in b.flatten().tolist()] for b in self.buffers())
+        return f"mean {mean_s} std {std_s} -> mean {mean_t} std {std_t}" + (", RGB<->BGR" * self.reverse_channels)
 
 
 def renormalize_or_none(source: tuple[Sequence[float], Sequence[float]],

@@ -7,10 +7,8 @@ from torch import Tensor
 
 class NonFiniteWatch:
     """Keeps, on the device, the first step whose losses are not all finite and their values.
-
     :meth:`update` runs every step (device ops only); :meth:`first` reads the flag back (one host
-    sync) and belongs at the points where the trainer logs or saves anyway.
-    """
+    sync): call it where the trainer logs or saves anyway."""
 
     def __init__(self) -> None:
         self.names: list[str] = []

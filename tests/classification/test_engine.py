@@ -41,7 +41,8 @@ def run_epoch(iters: int, log_interval: int = 1000, poison: int | None = None) -
 def argparse_namespace():
     from classification.config import parse_args
 
-    return parse_args(["--model", "cifar_resnet8", "--epochs", "1", "--lr", "0.1", "--warmup-epochs", "0", "--sched", "cosine"])
+    return parse_args(["--model", "cifar_resnet8", "--epochs", "1", "--lr", "0.1", "--warmup-epochs", "0",
+                       "--sched", "cosine"])
 
 
 def count_host_reads(monkeypatch, iters: int) -> int:

@@ -86,8 +86,12 @@ def test_trainer_on_cuda(tmp_path, extra):
 @cuda
 def test_fp16_uses_a_grad_scaler_on_cuda():
     d = distiller().cuda()
-    cfg = StepConfig(torch.device("cuda"), amp_dtype=torch.float16, scaler=torch.amp.GradScaler("cuda"))
+    scaler = torch.amp.GradScaler("cuda", init_scale=1024.0, growth_interval=1)
+    cfg = StepConfig(torch.device("cuda"), amp_dtype=torch.float16, scaler=scaler)
     data = [(torch.randn(4, 3, 16, 16), torch.randint(0, 10, (4,)))]
     opt = torch.optim.SGD(d.trainable_modules().parameters(), lr=0.01)
+    before = [p.detach().clone() for p in d.student.parameters()]
     train_one_epoch(d, data, opt, LRSchedule(0.01, 1), 0, cfg, setup_logger("test"))
-    assert cfg.scaler.get_scale() > 0
+    # the step went through the scaler: finite gradients, so it stepped and grew the scale once
+    assert scaler.get_scale() == 2048.0
+    assert any(not torch.equal(a, b) for a, b in zip(before, d.student.parameters()))
