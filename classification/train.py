@@ -125,7 +125,8 @@ def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
 
 def build_teacher(args: argparse.Namespace, num_classes: int, logger) -> Teacher:
     """The frozen teacher, fed the data converted to the normalisation its weights expect when that
-    is known and differs from the data's (:func:`teacher_normalization`); the conversion is logged."""
+    is known and differs from the data's (:func:`pretrained_normalization`, :func:`recorded_normalization`);
+    the conversion is logged."""
     use_cache = args.teacher_pretrained and not args.teacher_ckpt
     teacher = build_model(args.teacher_model, num_classes, pretrained=use_cache, offline=args.offline)
     expected = None

@@ -24,7 +24,7 @@ def distiller(channels_last: bool = False) -> Distiller:
 def record_dtypes(d: Distiller) -> dict[str, torch.dtype]:
     seen = {}
     d.student.fc.register_forward_hook(lambda m, i, o: seen.__setitem__("student", o.dtype))
-    d.teacher.fc.register_forward_hook(lambda m, i, o: seen.__setitem__("teacher", o.dtype))
+    d.teacher.model.fc.register_forward_hook(lambda m, i, o: seen.__setitem__("teacher", o.dtype))
     return seen
 
 
@@ -52,10 +52,10 @@ def test_amp_dtype_choice():
 
 def test_channels_last_reaches_teacher_and_inputs():
     d = distiller(channels_last=True)
-    assert d.teacher.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert d.teacher.model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     assert d.student.conv1.weight.is_contiguous(memory_format=torch.channels_last)
     seen = {}
-    d.teacher.conv1.register_forward_pre_hook(
+    d.teacher.model.conv1.register_forward_pre_hook(
         lambda m, i: seen.__setitem__("cl", i[0].is_contiguous(memory_format=torch.channels_last)))
     one_step(d, StepConfig(torch.device("cpu"), channels_last=True))
     assert seen["cl"]
