@@ -2,13 +2,14 @@
 
 Each process builds the pair as the trainer does (``Distiller`` + ``build_kd_loss("dist")``, SGD)
 and runs ``--steps`` timed KD train steps after ``--warmup`` steps on a batch of its own. With
-one process the distiller is not wrapped (as in the trainer); with several it is wrapped in
-``DistributedDataParallel`` in these variants:
+one process nothing is wrapped (as in the trainer); with several, ``DistributedDataParallel`` is
+used in these variants:
 
-- ``default``: teacher params/buffers ignored (the trainer's set-up), ``bucket_cap_mb`` 25, dynamic graph;
+- ``default``: only the student is wrapped (``Distiller.distribute``, the trainer's set-up), the
+  teacher stays outside; ``bucket_cap_mb`` 25, dynamic graph;
 - ``bucket N``: the same with ``bucket_cap_mb=N`` (``--bucket-mb``);
 - ``static_graph``: the same with ``static_graph=True``;
-- ``teacher in DDP``: the teacher is not ignored, so DDP broadcasts its buffers every step.
+- ``teacher in DDP``: the whole distiller is wrapped, so DDP broadcasts the teacher's buffers every step.
 
 Variants run in turn, ``--rounds`` times (the order rotates each round), each on freshly built
 models. Per variant: median step wall time per process, img/s per process and in total (world x batch / slowest rank's
@@ -63,10 +64,11 @@ def build(opts: argparse.Namespace, ddp: dict | None) -> tuple[nn.Module, torch.
     optimizer = torch.optim.SGD(distiller.trainable_modules().parameters(), lr=1e-4, momentum=0.9)
     if ddp is None:
         return distiller, optimizer
-    if ddp["ignore_teacher"]:
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
     kwargs = {k: v for k, v in ddp.items() if k != "ignore_teacher"}
-    return DistributedDataParallel(distiller, **kwargs), optimizer
+    if not ddp["ignore_teacher"]:
+        return DistributedDataParallel(distiller, **kwargs), optimizer
+    distiller.distribute(lambda module: DistributedDataParallel(module, **kwargs))
+    return distiller, optimizer
 
 
 def run_variant(opts: argparse.Namespace, ddp: dict | None, images: torch.Tensor, targets: torch.Tensor) -> dict:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from classification.train import main as train_main
-from distkd.reproduce.commands import RECIPES
+from reproduce.sweep import RECIPES
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "digits.yaml")
 _DIGITS = RECIPES["digits"]  # the same KD / DIST loss weights as `tools/reproduce.py digits`

@@ -14,6 +14,7 @@ from classification.scheduler import LRSchedule
 from distkd.errors import UserError
 from distkd.utils.debug_hooks import fail_point
 from distkd.utils.distributed import all_reduce_sum
+from distkd.utils.nonfinite import NonFiniteWatch
 from distkd.utils.rng import seed_everything
 from distkd.utils.sampling import step_seed
 
@@ -63,6 +64,16 @@ def to_device(images: torch.Tensor, cfg: StepConfig) -> torch.Tensor:
     return images
 
 
+def stop_if_nonfinite(watch: NonFiniteWatch, epoch: int) -> None:
+    if (bad := watch.first()) is not None:
+        step, values = bad
+        parts = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        raise UserError(
+            f"non-finite loss at epoch {epoch} iteration {step} ({parts}); training stopped, the last good "
+            "checkpoint is kept: lower --lr, check the data, or resume with --resume auto"
+        )
+
+
 def train_one_epoch(
     model: nn.Module,
     loader,
@@ -72,19 +83,21 @@ def train_one_epoch(
     cfg: StepConfig,
     logger: logging.Logger,
     progress: EpochProgress | None = None,
-    after_step: Callable[[EpochProgress, int], None] | None = None,
+    after_step: Callable[[EpochProgress, int, Callable[[], None]], None] | None = None,
 ) -> dict[str, float]:
     """Train for one epoch (from ``progress.iteration`` when resumed mid-epoch); returns the mean of
     each named loss, the total and the last lr. The loader yields the epoch's remaining batches.
 
     Each step first seeds the global generators from ``(seed, epoch, iteration, rank)``: mixup /
     cutmix and dropout do not depend on what ran before (data loading in this process, a resume).
-    ``after_step(progress, iterations)`` runs after each step (checkpoints, pre-emption)."""
+    ``after_step(progress, iterations, check_finite)`` runs after each step (checkpoints, pre-emption);
+    ``check_finite()`` raises if a step so far had a non-finite loss (call it before saving)."""
     model.train()
     progress = progress or EpochProgress()
     iters = getattr(getattr(loader, "batch_sampler", None), "epoch_iterations", None) or len(loader)
     iters = min(iters, cfg.max_iters) if cfg.max_iters else iters
     sums = progress.sums
+    watch = NonFiniteWatch()
     lr = schedule.lr_at(epoch)
     bar = tqdm(total=iters, initial=progress.iteration, desc=f"epoch {epoch}",
                disable=None if cfg.show_progress else True, leave=False)
@@ -101,12 +114,7 @@ def train_one_epoch(
         with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
             losses = model(images, targets)
         loss = sum(losses.values())
-        if not torch.isfinite(loss):
-            parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
-            raise UserError(
-                f"non-finite loss at epoch {epoch} iteration {i} ({parts}); training stopped, the last good "
-                "checkpoint is kept: lower --lr, check the data, or resume with --resume auto"
-            )
+        watch.update(i, losses)  # no host sync here: checked at the logging points below
         optimizer.zero_grad(set_to_none=True)
         if cfg.scaler is not None:
             cfg.scaler.scale(loss).backward()
@@ -126,14 +134,16 @@ def train_one_epoch(
             sums[name] = sums.get(name, 0) + value.detach().float()
         bar.update(1)
         if (i + 1) % cfg.log_interval == 0 or i + 1 == iters:
+            stop_if_nonfinite(watch, epoch)
             means = {k: (v / (i + 1)).item() for k, v in sums.items()}
             bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}")
             logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
                         + " ".join(f"{k} {v:.4f}" for k, v in means.items()))
         progress.iteration, progress.elapsed = i + 1, time.time() - start
-        if after_step is not None:
-            after_step(progress, iters)
+        if after_step is not None:  # it checks the losses (one host sync) before any checkpoint it writes
+            after_step(progress, iters, lambda: stop_if_nonfinite(watch, epoch))
     bar.close()
+    stop_if_nonfinite(watch, epoch)
     out = {k: (v / max(1, progress.iteration)).item() for k, v in sums.items()}
     out.update(lr=lr, epoch_time=time.time() - start)
     return out

@@ -21,13 +21,15 @@ from torch.nn.parallel import DistributedDataParallel
 
 from classification.config import parse_args
 from classification.data import build_loaders
+from classification.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, normalization
 from classification.engine import EpochProgress, StepConfig, evaluate, train_one_epoch
 from classification.models import build_model, check_model_name, list_models
 from classification.scheduler import LRSchedule
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
-from distkd.utils.checkpoint import load_state_dict_strict, load_weights, safe_load
+from distkd.teacher import Teacher, renormalize_or_none
+from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
 from distkd.utils.download import check_recorded
@@ -125,20 +127,49 @@ def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
     return model
 
 
-def build_teacher(args: argparse.Namespace, num_classes: int, logger) -> nn.Module:
+def build_teacher(args: argparse.Namespace, num_classes: int, logger) -> Teacher:
+    """The frozen teacher, fed the data converted to the normalisation its weights expect when that
+    is known and differs from the data's (:func:`pretrained_normalization`, :func:`recorded_normalization`);
+    the conversion is logged."""
     use_cache = args.teacher_pretrained and not args.teacher_ckpt
     teacher = build_model(args.teacher_model, num_classes, pretrained=use_cache, offline=args.offline)
+    expected = None
     if args.teacher_ckpt:
         from classification.teachers import missing_teacher_hint
 
         if hint := missing_teacher_hint(args.teacher_ckpt):
             raise UserError(hint)
         check_recorded(args.teacher_ckpt)  # a downloaded teacher (tools/get_teachers.py) still matches its SHA-256
-        load_weights(teacher, args.teacher_ckpt, "teacher checkpoint")
+        what = f"teacher checkpoint '{args.teacher_ckpt}'"
+        ckpt = safe_load(args.teacher_ckpt, "teacher checkpoint")
+        load_state_dict_strict(teacher, extract_state_dict(ckpt, what), what)
+        expected = recorded_normalization(ckpt)
         logger.info(f"teacher {args.teacher_model} loaded from {args.teacher_ckpt}")
     elif not args.teacher_pretrained:
         logger.warning("teacher has random weights (--teacher-no-pretrained): for debugging only")
-    return teacher
+    else:
+        expected = pretrained_normalization(args.teacher_model, teacher)
+    renormalize = renormalize_or_none(normalization(args), expected)
+    if renormalize is not None:
+        logger.warning(f"teacher {args.teacher_model} expects another input normalisation than the data's: "
+                       f"its input is converted on the device, {renormalize.extra_repr()}")
+    return Teacher(teacher, renormalize)
+
+
+def pretrained_normalization(name: str, model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The (mean, std) of published weights: timm's ``pretrained_cfg``; ImageNet's for torchvision."""
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    if name.startswith("timm_") and "mean" in cfg and "std" in cfg:
+        return tuple(cfg["mean"]), tuple(cfg["std"])
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+def recorded_normalization(ckpt: object) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
+    """The (mean, std) a checkpoint of this trainer was trained with (its ``args``); None when unknown."""
+    recorded = ckpt.get("args") if isinstance(ckpt, dict) else None
+    if not isinstance(recorded, dict) or recorded.get("dataset") not in DEFAULT_SIZE:
+        return None
+    return normalization(argparse.Namespace(**recorded))
 
 
 def build_task_loss(args: argparse.Namespace, mixup_fn) -> nn.Module:
@@ -261,8 +292,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         student.compile()
     model: nn.Module = distiller
     if dist.distributed:
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
-        model = DistributedDataParallel(distiller, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+        ids = [dist.local_rank] if device.type == "cuda" else None
+        distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
     cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student,
                      args.log_interval, args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank)
@@ -295,10 +326,13 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
             progress = EpochProgress.from_state(resumed_progress, device)
         train_loader.batch_sampler.set_epoch(epoch, progress.iteration)  # batches: (seed, epoch) only
 
-        def after_step(progress: EpochProgress, iters: int, epoch: int = epoch, best: dict = best) -> None:
+        def after_step(progress: EpochProgress, iters: int, check_finite, epoch: int = epoch,
+                       best: dict = best) -> None:
             pause_point(epoch, progress.iteration, dist.rank, guard.requested)
             stop = guard.agreed()  # every rank stops after the same iteration
             periodic = args.save_interval and progress.iteration % args.save_interval == 0
+            if stop or (periodic and progress.iteration < iters):
+                check_finite()  # never checkpoint weights a non-finite step has touched
             if dist.is_main and (stop or (periodic and progress.iteration < iters)):
                 exp.save(training_state(args, trainable, optimizer, scaler, ema, epoch - 1, best,
                                         {"epoch": epoch, **progress.state()}), is_best=False)

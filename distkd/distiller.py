@@ -7,11 +7,12 @@
 
 ``student_module`` / ``teacher_module`` (dotted names, empty: the model output) give the KD loss
 those modules' outputs instead (feature losses default to the last stages).
-The trainer sums the dict and logs each entry. The teacher is always in eval mode, runs first and
-under ``torch.no_grad()`` (in the caller's autocast; give it the student's memory format), never
-requires gradients, and is left out of :meth:`student_state_dict`, so a
-checkpoint holds the student (and the KD loss's own parameters, e.g. an aligner) alone. Without a
-teacher the same class trains a plain model (baselines and teachers): only ``loss_ori`` is returned.
+The trainer sums the dict and logs each entry. The teacher (a :class:`~distkd.teacher.Teacher`:
+frozen, eval mode, ``no_grad``, converting the batch to its own normalisation when asked) runs
+first; it is left out of :meth:`trainable_modules`, so the optimizer and a checkpoint hold the
+student (and the KD loss's own parameters, e.g. an aligner) alone, and out of :meth:`distribute`,
+so DDP synchronises only what trains. Without a teacher the same class trains a plain model
+(baselines and teachers): only ``loss_ori`` is returned.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from distkd.features import FeatureRecorder, last_stage_name
+from distkd.teacher import Teacher
 
 TaskLoss = Callable[[Tensor, Tensor], Tensor]
 
@@ -41,15 +43,15 @@ class Distiller(nn.Module):
         if (teacher is None) != (kd_loss is None):
             raise ValueError("a Distiller needs both a teacher and a KD loss, or neither")
         self.student = student
-        self.teacher = teacher
+        self.teacher = teacher if teacher is None or isinstance(teacher, Teacher) else Teacher(teacher)
         self.kd_loss = kd_loss
         self.task_loss = task_loss
         self.ori_loss_weight = ori_loss_weight
         self.kd_loss_weight = kd_loss_weight
         self._recorders: tuple[FeatureRecorder, FeatureRecorder] | None = None
-        if teacher is not None:
-            teacher.eval()
-            teacher.requires_grad_(False)
+        self._wrapped: dict[str, nn.Module] = {}  # what distribute() wrapped (a plain dict: not submodules)
+        if self.teacher is not None:
+            teacher = self.teacher.model
             features = getattr(kd_loss, "inputs", "logits") == "features"
             if features or student_module or teacher_module:
                 # Named modules (the original's --student-module / --teacher-module); by default the
@@ -58,28 +60,19 @@ class Distiller(nn.Module):
                 t_name = teacher_module or (last_stage_name(teacher) if features else "")
                 self._recorders = (FeatureRecorder(student, s_name), FeatureRecorder(teacher, t_name))
 
-    def train(self, mode: bool = True) -> Distiller:
-        super().train(mode)
-        if self.teacher is not None:
-            self.teacher.eval()
-        return self
-
-    @torch.no_grad()
-    def teacher_forward(self, images: Tensor) -> Tensor:
-        return self.teacher(images)
-
     def forward(self, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
         # The teacher runs first: its activations are freed before the student's graph is built,
         # which lowers the step's peak memory (and, on the CPU, its allocation cost).
-        logits_t = None if self.teacher is None else self.teacher_forward(images)
-        logits = self.student(images)
+        logits_t = None if self.teacher is None else self.teacher(images)
+        logits = self._wrapped.get("student", self.student)(images)
         losses = {"loss_ori": self.ori_loss_weight * self.task_loss(logits, targets)}
         if self.teacher is None:
             return losses
+        kd_loss = self._wrapped.get("kd_loss", self.kd_loss)
         if self._recorders is not None:
-            kd = self.kd_loss(self._recorders[0].pop(), self._recorders[1].pop())
+            kd = kd_loss(self._recorders[0].pop(), self._recorders[1].pop())
         else:
-            kd = self.kd_loss(logits, logits_t)
+            kd = kd_loss(logits, logits_t)
         losses["loss_kd"] = self.kd_loss_weight * kd
         return losses
 
@@ -105,9 +98,8 @@ class Distiller(nn.Module):
             modules["kd_loss"] = self.kd_loss
         return nn.ModuleDict(modules)
 
-    def teacher_param_names(self) -> list[str]:
-        """Names under this module of the teacher's parameters and buffers (for DDP to ignore)."""
-        if self.teacher is None:
-            return []
-        names = [f"teacher.{n}" for n, _ in self.teacher.named_parameters()]
-        return names + [f"teacher.{n}" for n, _ in self.teacher.named_buffers()]
+    def distribute(self, wrap: Callable[[nn.Module], nn.Module]) -> None:
+        """Run the trainable parts through ``wrap`` from now on, e.g.
+        ``lambda m: DistributedDataParallel(m, device_ids=[rank])``: the student, and the KD loss when
+        it has parameters. The teacher stays outside: no gradient sync or buffer broadcast for it."""
+        self._wrapped = {name: wrap(module) for name, module in self.trainable_modules().items()}

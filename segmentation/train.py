@@ -17,7 +17,6 @@ validation every 400 iterations, poly floor 1e-4; without one 1e-4, 800 and no f
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -29,10 +28,12 @@ from tqdm import tqdm
 
 from distkd.distiller import Distiller
 from distkd.errors import UserError
+from distkd.teacher import Teacher
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
+from distkd.utils.nonfinite import NonFiniteWatch
 from distkd.utils.preemption import Preempted, PreemptionGuard
 from segmentation.datasets import (
     INPUT_FORMATS,
@@ -40,11 +41,11 @@ from segmentation.datasets import (
     Cityscapes,
     EvalTransform,
     IterationBatchSampler,
-    Reformat,
     ShardSampler,
     TrainTransform,
     get_input_format,
     recorded_input_format,
+    reformat,
 )
 from segmentation.engine.inference import evaluate
 from segmentation.engine.losses import SegCrossEntropy, SegDIST
@@ -186,11 +187,11 @@ def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distill
     checkpoint = read_weights(args.teacher_pretrained, "teacher checkpoint")
     load_segmentor_weights(teacher, args.teacher_pretrained, "teacher checkpoint", checkpoint)
     args.teacher_input_format = teacher_input_format(args, recorded_input_format(checkpoint))
-    reformat = None
+    renormalize = None
     if args.teacher_input_format != args.input_format:
-        reformat = Reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
+        renormalize = reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
     kd_loss = SegDIST(args.aux_weight, tau=args.kd_temperature)
-    return Distiller(student, task_loss, WithAux(teacher, reformat), kd_loss, 1.0, args.lambda_kd)
+    return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, args.lambda_kd)
 
 
 def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
@@ -247,8 +248,8 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
     train_loader, val_loader = build_loaders(args, info.rank, info.world_size, start, stop)
     model = distiller
     if info.distributed:
-        DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(distiller, distiller.teacher_param_names())
-        model = DistributedDataParallel(distiller, device_ids=[device.index] if device.type == "cuda" else None)
+        ids = [device.index] if device.type == "cuda" else None
+        distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     records = Records(save_dir, info.is_main, fresh=not args.resume)
     if info.is_main:
         (save_dir / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
@@ -267,11 +268,20 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
         return matrix
 
     if args.eval_teacher and distiller.teacher is not None:
-        validate(distiller.teacher.inference_model(), start, "teacher")
+        teacher = distiller.teacher  # its network's eval-mode forward (main logits), after the input conversion
+        validate(torch.nn.Sequential(teacher.renormalize, teacher.model.model), start, "teacher")
 
     model.train()
     bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
     iteration = start
+    watch = NonFiniteWatch()  # non-finite losses: flagged on the device, read where the loop logs or saves
+
+    def stop_if_nonfinite() -> None:
+        if (bad := watch.first()) is not None:
+            values = ", ".join(f"{k}={v:.4g}" for k, v in bad[1].items())
+            raise UserError(f"non-finite loss at iteration {bad[0]} ({values}); training stopped, the last good "
+                            "checkpoint is kept: lower --lr")
+
     for images, labels, _ in train_loader:
         lr = poly_lr(args, iteration)
         for group in optimizer.param_groups:
@@ -280,6 +290,7 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
         with torch.autocast(device.type, enabled=amp):
             losses = model(images, labels)
         loss = sum(losses.values())
+        watch.update(iteration + 1, losses)
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.step(optimizer)
@@ -290,10 +301,10 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
         if iteration % args.log_interval == 0 or iteration == stop:
             values = records.log_train(iteration, lr, {"loss": loss, **losses})
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-            if not math.isfinite(values["loss"]):
-                raise UserError(f"the loss became {values['loss']} by iteration {iteration}: lower --lr")
+            stop_if_nonfinite()
         done = iteration == args.max_iterations
         if iteration % args.val_interval == 0 or done:
+            stop_if_nonfinite()
             matrix = validate(student, iteration, "val")
             records.log_val(iteration, matrix)
             miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
@@ -304,6 +315,7 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
         pause_point(0, iteration, info.rank, guard.requested if guard else lambda: False)
         preempted = guard is not None and guard.agreed()  # every rank stops after the same iteration
         if info.is_main and (iteration % args.save_interval == 0 or iteration == stop or preempted):
+            stop_if_nonfinite()
             save_state(save_dir / "last.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
         if preempted:
             barrier()

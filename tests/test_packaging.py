@@ -43,7 +43,7 @@ def test_wheel_installs_and_the_loss_works_without_trainer_extras(tmp_path):
                     str(tmp_path / "wheel"), str(ROOT)], check=True, cwd=tmp_path)
     wheel = next((tmp_path / "wheel").glob("distkd-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "distkd/losses/dist_kd.py" in names and "distkd/reproduce/paper_tables.csv" in names
+    assert "distkd/losses/dist_kd.py" in names and "reproduce/paper_tables.csv" in names
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, cwd=tmp_path)

@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distkd.errors import UserError  # noqa: E402
-from distkd.reproduce.write import write_report  # noqa: E402
 from distkd.utils.cli import run_cli  # noqa: E402
+from reproduce.report import write_report  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -55,7 +55,7 @@ def main(argv=None) -> None:
 def paper_curve(args: argparse.Namespace) -> str:
     import yaml
 
-    from distkd.reproduce import paper_logs
+    from reproduce import paper
 
     run = Path(args.run)
     name = args.paper_log
@@ -63,9 +63,9 @@ def paper_curve(args: argparse.Namespace) -> str:
         if not (run / "args.yaml").is_file():
             raise UserError(f"no args.yaml in '{run}': pass --paper-log NAME_OR_PATH")
         cfg = yaml.safe_load((run / "args.yaml").read_text())
-        name = paper_logs.log_name_for(cfg.get("model"), cfg.get("teacher_model"), cfg.get("config"))
-    log = paper_logs.get_paper_log(name, offline=args.offline)
-    return paper_logs.compare(log, run, Path(args.out or run) / "paper_curve.png", args.tolerance)
+        name = paper.log_name_for(cfg.get("model"), cfg.get("teacher_model"), cfg.get("config"))
+    log = paper.get_paper_log(name, offline=args.offline)
+    return paper.compare(log, run, Path(args.out or run) / "paper_curve.png", args.tolerance)
 
 
 if __name__ == "__main__":

@@ -15,10 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distkd.reproduce.commands import METHODS, format_plan, plan  # noqa: E402
-from distkd.reproduce.paper import TABLES  # noqa: E402
-from distkd.reproduce.sweep import run_jobs  # noqa: E402
 from distkd.utils.cli import run_cli  # noqa: E402
+from reproduce.paper import TABLES  # noqa: E402
+from reproduce.sweep import METHODS, format_plan, plan, run_jobs  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:

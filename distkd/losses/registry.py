@@ -1,10 +1,13 @@
-"""The ``--kd`` method names of the paper's command line.
+"""The ``--kd`` method names: every method registered in :data:`KD_METHODS`, plus a temperature.
 
-``kd`` (KL, T=4), ``kdtN`` (KL with T=N), ``dist`` (DIST, beta=gamma=1, tau=1), ``dist_tN`` (DIST
-with tau=N), ``mse`` (last-stage feature MSE through a 1x1 aligner). ``N`` may be a decimal.
+``NAME`` builds the registered method with its defaults (``kd``: KL, T=4; ``dist``: DIST,
+beta=gamma=tau=1; ``mse``: last-stage feature MSE through a 1x1 aligner); ``NAMEtN`` or
+``NAME_tN`` (the paper's ``kdt4``, ``dist_t4``) sets ``tau=N``; ``N`` may be a decimal. A new method
+is one file and one ``KD_METHODS.register("name")`` line below (or in your own code).
 """
 from __future__ import annotations
 
+import inspect
 import re
 from typing import Any
 
@@ -20,23 +23,28 @@ KD_METHODS.register("kd")(KLDivKD)
 KD_METHODS.register("dist")(DISTLoss)
 KD_METHODS.register("mse")(FeatureMSE)
 
-_NUM = r"(\d+(?:\.\d+)?)"
-_PATTERNS = (
-    (re.compile(rf"kdt{_NUM}"), "kd", "tau"),
-    (re.compile(rf"dist_t{_NUM}"), "dist", "tau"),
-)
-VALID_NAMES = "kd, kdtN (e.g. kdt4), dist, dist_tN (e.g. dist_t4), mse"
+_WITH_TAU = re.compile(r"(?P<method>.+?)_?t(?P<tau>\d+(?:\.\d+)?)")
+
+
+def valid_names() -> str:
+    return ", ".join(KD_METHODS.names()) + " (NAMEtN / NAME_tN set the temperature, e.g. kdt4, dist_t4)"
+
+
+def _tau(method: str) -> inspect.Parameter | None:
+    return inspect.signature(KD_METHODS.get(method)).parameters.get("tau")
 
 
 def parse_kd_name(name: str) -> tuple[str, dict[str, Any]]:
-    """``'dist_t4'`` -> ``('dist', {'tau': 4.0})``; unknown names raise ``ValueError``."""
-    if name in ("kd", "dist", "mse"):
-        return name, ({"tau": 4.0} if name == "kd" else {})
-    for pattern, method, key in _PATTERNS:
-        match = pattern.fullmatch(name)
-        if match:
-            return method, {key: float(match.group(1))}
-    raise ValueError(f"unknown --kd method '{name}'. Valid names: {VALID_NAMES}")
+    """``'dist_t4'`` -> ``('dist', {'tau': 4.0})``, ``'kd'`` -> ``('kd', {'tau': 4.0})`` (a method's
+    own default temperature is spelled out, so equal settings compare equal); unknown names raise
+    ``ValueError``."""
+    if name in KD_METHODS:
+        tau = _tau(name)
+        return name, ({} if tau is None or tau.default is inspect.Parameter.empty else {"tau": float(tau.default)})
+    match = _WITH_TAU.fullmatch(name)
+    if match and match["method"] in KD_METHODS and _tau(match["method"]) is not None:
+        return match["method"], {"tau": float(match["tau"])}
+    raise ValueError(f"unknown --kd method '{name}'. Valid names: {valid_names()}")
 
 
 def build_kd_loss(name: str, **overrides: Any) -> nn.Module:

@@ -10,9 +10,9 @@ from segmentation.datasets.cityscapes import (
 from segmentation.datasets.input_format import (
     INPUT_FORMATS,
     InputFormat,
-    Reformat,
     get_input_format,
     recorded_input_format,
+    reformat,
 )
 from segmentation.datasets.sampler import IterationBatchSampler, ShardSampler
 from segmentation.datasets.transforms import EvalTransform, TrainTransform
@@ -26,7 +26,7 @@ __all__ = [
     "EvalTransform",
     "InputFormat",
     "IterationBatchSampler",
-    "Reformat",
+    "reformat",
     "ShardSampler",
     "TrainTransform",
     "colorize",

@@ -8,7 +8,7 @@
 
 The format is an option of the trainer (``--input-format``), recorded in every checkpoint and in
 ``args.yaml``; evaluation reads it back, and a teacher of another format gets its own input
-(:class:`Reformat`). In both formats 0 is the mean colour (the value crops are padded with).
+(:func:`reformat`). In both formats 0 is the mean colour (the value crops are padded with).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from distkd.errors import UserError
+from distkd.teacher import Renormalize
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,8 @@ def recorded_input_format(checkpoint: Any) -> str | None:
     return None
 
 
-class Reformat(nn.Module):
-    """Converts a batch from one input format to another (feeds a teacher its own format)."""
-
-    def __init__(self, source: InputFormat, target: InputFormat) -> None:
-        super().__init__()
-        self.source, self.target = source, target
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.target.from_rgb255(self.source.to_rgb255(x))
-
-    def extra_repr(self) -> str:
-        return f"{self.source.name} -> {self.target.name}"
+def reformat(source: InputFormat, target: InputFormat) -> Renormalize:
+    """The on-device conversion of a batch from one input format to another (feeds a teacher its own
+    format): :class:`distkd.teacher.Renormalize` with each format's mean/std, swapping RGB <-> BGR
+    when the channel orders differ."""
+    return Renormalize(source.mean, source.std, target.mean, target.std, reverse_channels=source.bgr != target.bgr)

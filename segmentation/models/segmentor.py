@@ -35,18 +35,11 @@ class Segmentor(nn.Module):
 
 
 class WithAux(nn.Module):
-    """Wraps a :class:`Segmentor` so that ``forward`` always returns ``(main, aux)`` (for teachers).
+    """Wraps a :class:`Segmentor` so that ``forward`` always returns ``(main, aux)`` (for teachers)."""
 
-    ``reformat`` converts the batch first, e.g. to the input format the teacher was trained with."""
-
-    def __init__(self, model: Segmentor, reformat: nn.Module | None = None) -> None:
+    def __init__(self, model: Segmentor) -> None:
         super().__init__()
         self.model = model
-        self.reformat = reformat if reformat is not None else nn.Identity()
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        return self.model.forward_with_aux(self.reformat(x))
-
-    def inference_model(self) -> nn.Module:
-        """The wrapped network with the conversion in front (its eval-mode forward: main logits)."""
-        return nn.Sequential(self.reformat, self.model)
+        return self.model.forward_with_aux(x)

@@ -53,7 +53,10 @@ def test_training_writes_a_plain_student_checkpoint(trained):
         torch.testing.assert_close(ckpt["state_dict"][key], value)
     assert ckpt["meta"]["dataset_meta"]["classes"][0] == "person"
     image = os.path.join(runner.train_dataloader.dataset.data_root, "images", "000000000001.jpg")
-    assert len(inference_detector(detector, image).pred_instances) >= 0
+    pred = inference_detector(detector, image).pred_instances
+    classes = len(ckpt["meta"]["dataset_meta"]["classes"])
+    assert pred.bboxes.shape == (len(pred), 4) and len(pred.scores) == len(pred.labels) == len(pred)
+    assert bool(((pred.scores >= 0) & (pred.scores <= 1)).all()) and bool((pred.labels < classes).all())
 
 
 def test_test_tool_reports_coco_map(trained, tiny_coco):

@@ -7,9 +7,10 @@ import yaml
 from PIL import Image
 
 from distkd.errors import UserError
+from distkd.teacher import Teacher
 from distkd.utils.checkpoint import safe_load
 from segmentation import test as seg_test
-from segmentation.datasets import INPUT_FORMATS, EvalTransform, Reformat, TrainTransform, recorded_input_format
+from segmentation.datasets import INPUT_FORMATS, EvalTransform, TrainTransform, recorded_input_format, reformat
 from segmentation.models import WithAux, build_segmentor
 from segmentation.train import main
 from tests.segmentation.paper_nets import network_shapes, random_state
@@ -54,14 +55,14 @@ def test_reformat_converts_exactly():
     image = rgb_image()
     paper, _ = EvalTransform("paper")(image, None)
     imagenet, _ = EvalTransform("imagenet")(image, None)
-    to_imagenet = Reformat(INPUT_FORMATS["paper"], INPUT_FORMATS["imagenet"])
+    to_imagenet = reformat(INPUT_FORMATS["paper"], INPUT_FORMATS["imagenet"])
     torch.testing.assert_close(to_imagenet(paper[None])[0], imagenet)
-    torch.testing.assert_close(Reformat(INPUT_FORMATS["imagenet"], INPUT_FORMATS["paper"])(imagenet), paper)
+    torch.testing.assert_close(reformat(INPUT_FORMATS["imagenet"], INPUT_FORMATS["paper"])(imagenet[None])[0], paper)
     teacher = build_segmentor("deeplabv3", "resnet18").eval()
     x = torch.randn(1, 3, 32, 32) * 50
     with torch.no_grad():
         want = teacher.forward_with_aux(to_imagenet(x))
-        got = WithAux(teacher, to_imagenet)(x)
+        got = Teacher(WithAux(teacher), to_imagenet)(x)
     for a, b in zip(got, want):
         torch.testing.assert_close(a, b)
 

@@ -141,3 +141,12 @@ def test_sigterm_saves_exits_75_and_the_run_resumes_exactly(cityscapes, tmp_path
     full, split = safe_load(tmp_path / "full" / "last.pth"), safe_load(tmp_path / "split" / "last.pth")
     for key, value in full["model"].items():
         torch.testing.assert_close(split["model"][key], value, msg=key)
+
+
+def test_non_finite_loss_stops_naming_the_iteration_and_keeps_the_last_good_checkpoint(cityscapes, tmp_path):
+    save = tmp_path / "nan"
+    args = ["--data", str(cityscapes), "--save-dir", str(save), "--max-iterations", "4", *TINY,
+            "--log-interval", "3", "--save-interval", "1", "--lr", "1e30", "--student-backbone", "resnet18"]
+    with pytest.raises(UserError, match=r"non-finite loss at iteration 2 \(loss_ori=(nan|inf)"):
+        main(args)  # iteration 2 is no logging point: the device flag names it at the next save
+    assert safe_load(save / "last.pth")["iteration"] == 1

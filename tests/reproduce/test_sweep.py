@@ -5,9 +5,8 @@ from pathlib import Path
 import pytest
 
 from distkd.errors import UserError
-from distkd.reproduce.job import Job, short_name
-from distkd.reproduce.paper import DIGITS_ROW
-from distkd.reproduce.sweep import run_jobs
+from reproduce.paper import DIGITS_ROW
+from reproduce.sweep import Job, run_jobs, short_name
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_runs import write_run  # noqa: E402

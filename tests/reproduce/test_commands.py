@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from distkd.errors import UserError
-from distkd.reproduce.commands import RECIPES, plan
-from distkd.reproduce.dense_commands import SEG_SCRIPT
-from distkd.reproduce.paper import load_paper_rows
+from reproduce.paper import load_paper_rows
+from reproduce.sweep import RECIPES, SEG_SCRIPT, plan
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 # CIFAR family names of the trainer (the zoo may not be registered in this tree yet).
 CIFAR_MODELS = {
     "cifar_resnet8", "cifar_resnet14", "cifar_resnet20", "cifar_resnet32", "cifar_resnet44", "cifar_resnet56",

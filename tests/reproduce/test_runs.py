@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from distkd.reproduce.paper import reference_rows
-from distkd.reproduce.report import build_lines
-from distkd.reproduce.runs import find_runs, load_run
+from reproduce.paper import reference_rows
+from reproduce.report import build_lines
+from reproduce.runs import find_runs, load_run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_runs import write_run  # noqa: E402

@@ -7,10 +7,9 @@ from pathlib import Path
 import pytest
 
 from distkd.errors import UserError
-from distkd.reproduce.paper import reference_rows
-from distkd.reproduce.report import build_lines, roles_in_row
-from distkd.reproduce.runs import load_run
-from distkd.reproduce.write import write_report
+from reproduce.paper import reference_rows
+from reproduce.report import build_lines, roles_in_row, write_report
+from reproduce.runs import load_run
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_runs import write_run  # noqa: E402

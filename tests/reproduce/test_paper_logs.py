@@ -6,8 +6,8 @@ import pytest
 import yaml
 
 from distkd.errors import UserError
-from distkd.reproduce.paper_logs import PAPER_LOGS, first_departure, log_name_for, parse_log
 from distkd.utils.download import MIRROR_ENV
+from reproduce.paper import PAPER_LOGS, first_departure, log_name_for, parse_log
 from tests.conftest import ROOT
 from tests.loopback import online, refused_url, serve
 

@@ -2,7 +2,7 @@
 import pytest
 
 from distkd.errors import UserError
-from distkd.reproduce.paper import DIGITS_ROW, PAPER_TABLES, TABLES, load_paper_rows, rows_of_table
+from reproduce.paper import DIGITS_ROW, PAPER_TABLES, TABLES, load_paper_rows, rows_of_table
 
 
 def test_every_row_of_the_paper_is_in_one_table():

@@ -3,9 +3,8 @@ import csv
 
 import pytest
 
-from distkd.reproduce.commands import plan
-from distkd.reproduce.sweep import run_jobs
-from distkd.reproduce.write import write_report
+from reproduce.report import write_report
+from reproduce.sweep import plan, run_jobs
 from tests.conftest import ROOT
 
 
