@@ -34,9 +34,12 @@ def test_timm_teacher_receives_its_pretrained_cfg_normalisation(monkeypatch, cap
                             pretrained_cfg_overlay={"mean": TIMM_MEAN, "std": TIMM_STD})
     # stands in for the download of pretrained weights: the model carries timm's pretrained_cfg as a loaded one does
     monkeypatch.setattr(train_mod, "build_model", lambda name, classes, pretrained, offline: net)
-    logger = logging.getLogger("test.teacher")
-    with caplog.at_level(logging.WARNING, logger="test.teacher"):
+    logger = logging.getLogger("teacher_normalization_test")  # not under a logger another test set up
+    logger.addHandler(caplog.handler)  # captured whatever propagation other tests configured
+    try:
         teacher = train_mod.build_teacher(args_for("--teacher-model", "timm_resnet10t"), 10, logger)
+    finally:
+        logger.removeHandler(caplog.handler)
     assert "converted on the device" in caplog.text and "0.2" in caplog.text
     seen = capture_input(net)
     student = timm.create_model("resnet10t", num_classes=10)
