@@ -91,14 +91,15 @@ def raise_if_peer_failed(err: BaseException, rank: int) -> None:
             return
         for _ in range(50):  # the failing rank writes before its sockets close; allow for slow file systems
             if _STORE.check([_FAILED_KEY]):
-                failed, reason = _STORE.get(_FAILED_KEY).decode().split("|", 1)
+                rank_text, reason = _STORE.get(_FAILED_KEY).decode().split("|", 1)
+                failed = f"rank {rank_text}"
                 break
             time.sleep(0.05)
         else:
-            failed, reason = "another", "exited or was killed"
+            failed, reason = "another rank", "exited or was killed; torchrun's summary names it"
     except Exception:  # the store went down with its host: name no rank
-        failed, reason = "another", "exited or was killed"
-    raise RankFailed(f"rank {failed} failed ({reason}); this rank stops too, last.pth is the last complete "
+        failed, reason = "another rank", "exited or was killed; torchrun's summary names it"
+    raise RankFailed(f"{failed} failed ({reason}); this rank stops too, last.pth is the last complete "
                      "checkpoint: fix the cause and continue with --resume auto") from err
 
 
