@@ -18,9 +18,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from classification.download import check_or_record, download
 from distkd.errors import UserError
 from distkd.utils.checkpoint import load_weights
-from distkd.utils.download import check_or_record, download
 
 DEFAULT_ROOT = Path("checkpoints")
 

@@ -22,9 +22,11 @@ from torch.nn.parallel import DistributedDataParallel
 from classification.config import parse_args
 from classification.data import build_loaders
 from classification.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, normalization
+from classification.download import check_recorded
 from classification.engine import EpochProgress, StepConfig, evaluate, train_one_epoch
 from classification.models import build_model, check_model_name, list_models
 from classification.scheduler import LRSchedule
+from classification.tracking import WandbRun
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
@@ -32,12 +34,10 @@ from distkd.teacher import Teacher, renormalize_or_none
 from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
-from distkd.utils.download import check_recorded
 from distkd.utils.experiment import ExperimentDir, current_rss_mb
 from distkd.utils.logging import setup_logger
 from distkd.utils.preemption import Preempted, PreemptionGuard
 from distkd.utils.rng import rng_state, seed_everything, set_rng_state
-from distkd.utils.tracking import WandbRun
 
 
 def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
@@ -329,7 +329,7 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         def after_step(progress: EpochProgress, iters: int, check_finite, epoch: int = epoch,
                        best: dict = best) -> None:
             pause_point(epoch, progress.iteration, dist.rank, guard.requested)
-            stop = guard.agreed()  # every rank stops after the same iteration
+            stop = guard.agreed(progress.iteration)  # every rank stops after the same iteration
             periodic = args.save_interval and progress.iteration % args.save_interval == 0
             if stop or (periodic and progress.iteration < iters):
                 check_finite()  # never checkpoint weights a non-finite step has touched

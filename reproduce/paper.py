@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from classification.download import check_or_record, download
 from distkd.errors import UserError
-from distkd.utils.download import check_or_record, download
 
 # --- paper -------------------------------------------------------------------------------------
 

@@ -313,7 +313,7 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
                 save_state(save_dir / "best.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
             best_miou = max(best_miou, miou)
         pause_point(0, iteration, info.rank, guard.requested if guard else lambda: False)
-        preempted = guard is not None and guard.agreed()  # every rank stops after the same iteration
+        preempted = guard is not None and guard.agreed(iteration)  # every rank stops after the same iteration
         if info.is_main and (iteration % args.save_interval == 0 or iteration == stop or preempted):
             stop_if_nonfinite()
             save_state(save_dir / "last.pth", student, optimizer, scaler, iteration, best_miou, vars(args))

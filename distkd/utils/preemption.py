@@ -1,8 +1,9 @@
 """Pre-emption: SIGTERM / SIGUSR1 (what slurm sends before it stops a job) end a run cleanly.
 
 The handler only records the signal. At the end of each iteration :meth:`PreemptionGuard.agreed`
-combines the flag over the ranks (one small all-reduce), so every rank stops after the same
-iteration; the trainer then writes ``last.pth`` on rank 0 and raises :class:`Preempted`, which the
+reads it: alone, from the flag (no device work); with several ranks, every
+:data:`AGREE_EVERY` iterations one small all-reduce combines the flags (a host sync), so every rank
+stops after the same iteration; the trainer then writes ``last.pth`` on rank 0 and raises :class:`Preempted`, which the
 command-line tools turn into exit code :data:`PREEMPTED_EXIT_CODE` (75, ``EX_TEMPFAIL``: run the
 same command with ``--resume auto``; ``tools/slurm_train.sh`` requeues it).
 """
@@ -15,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 PREEMPTED_EXIT_CODE = 75
+AGREE_EVERY = 20  # iterations between the ranks' agreements: seconds, well inside slurm's warning time
 SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 
 
@@ -46,11 +48,14 @@ class PreemptionGuard:
         """This process received a signal (no communication)."""
         return self.received is not None
 
-    def agreed(self) -> bool:
-        """Whether any rank received a signal; every rank must call this at the same iteration."""
+    def agreed(self, iteration: int) -> bool:
+        """Whether to stop after ``iteration``; every rank calls this after the same iterations."""
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return self.requested()
+        if iteration % AGREE_EVERY:
+            return False
         flag = torch.tensor([float(self.requested())], device=self.device)
-        if dist.is_available() and dist.is_initialized():
-            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
     def name(self) -> str:

@@ -5,8 +5,8 @@ import importlib.util
 import pytest
 import yaml
 
+from classification.download import MIRROR_ENV
 from distkd.errors import UserError
-from distkd.utils.download import MIRROR_ENV
 from reproduce.paper import PAPER_LOGS, first_departure, log_name_for, parse_log
 from tests.conftest import ROOT
 from tests.loopback import online, refused_url, serve
