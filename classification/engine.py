@@ -55,15 +55,19 @@ def train_one_epoch(
     lr = schedule.lr_at(epoch)
     bar = tqdm(total=iters, desc=f"epoch {epoch}", disable=None if cfg.show_progress else True, leave=False)
     start = time.time()
-    for i, (images, targets) in enumerate(loader):
+    for i, batch in enumerate(loader):
         if i >= iters:
             break
+        images, targets = batch[0], batch[1]
+        extra = {}
+        if len(batch) > 2:  # --teacher-store: the batch carries the stored teacher logits
+            extra["teacher_logits"] = batch[2].to(cfg.device, non_blocking=True)
         lr = schedule.apply(optimizer, epoch + i / iters)
         images, targets = to_device(images, cfg), targets.to(cfg.device, non_blocking=True)
         if cfg.mixup_fn is not None:
             images, targets = cfg.mixup_fn(images, targets)
         with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
-            losses = model(images, targets)
+            losses = model(images, targets, **extra)
         loss = sum(losses.values())
         if not torch.isfinite(loss):
             parts = ", ".join(f"{k}={v.item():.4g}" for k, v in losses.items())
