@@ -182,7 +182,7 @@ class TeacherStore:
         return {**self.__dict__, "_arrays": None}
 
     def __len__(self) -> int:
-        return int(self.manifest["dataset"]["images"])
+        return int(self.manifest["arrays"]["views"]["shape"][0])
 
     def view(self, index: int, view: int) -> np.ndarray:
         return np.array(self.arrays["views"][index, view])
