@@ -50,6 +50,7 @@ from classification.teacher_store.views import ReplayRecipe  # noqa: E402
 from distkd.distiller import Distiller  # noqa: E402
 from distkd.losses import build_kd_loss  # noqa: E402
 from distkd.losses.dist_kd import dist_loss  # noqa: E402
+from distkd.utils.checkpoint import load_weights  # noqa: E402
 
 IDENTITY = {"teacher_id": {"model": "bench", "checkpoint_sha256": "random"},
             "dataset_id": {"name": "bench", "images": 0, "sha256": ""}}
@@ -78,7 +79,7 @@ class Setup:
     """One pair's data, recipe, student, teacher and store."""
 
     def __init__(self, student: str, teacher: str, dataset: str, root: Path, classes: int, image_size: int,
-                 views: int, batch: int) -> None:
+                 views: int, batch: int, teacher_ckpt: str | None = None) -> None:
         opts = ["--dataset", dataset, "--data-path", str(root)]
         if dataset == "folder":
             opts += ["--image-size", str(image_size)]
@@ -89,6 +90,8 @@ class Setup:
         self.classes, self.batch = classes, batch
         torch.manual_seed(0)
         self.student, self.teacher = build_model(student, classes), build_model(teacher, classes).eval()
+        if teacher_ckpt:
+            load_weights(self.teacher, teacher_ckpt, "--teacher-ckpt")
         self.store_dir = root / "store"
         start = time.perf_counter()
         build_store(self.store_dir, self.teacher, self.raw, self.recipe, **IDENTITY, views=views, seed=0,
@@ -214,6 +217,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--views", type=int, default=4, help="views per image of the benchmark stores")
     p.add_argument("--repeats", type=int, default=1, help="timed epochs per variant (median)")
     p.add_argument("--topk", default="10,20,50,100")
+    p.add_argument("--teacher-ckpt", help="weights of the 1000-class teacher (tv_resnet152 state_dict): measure the "
+                   "top-K error on a trained teacher")
     p.add_argument("--threads", type=int, help="torch.set_num_threads")
     p.add_argument("--smoke", action="store_true", help="tiny pairs and data, seconds")
     args = p.parse_args(argv)
@@ -243,7 +248,8 @@ def main(argv: list[str] | None = None) -> None:
             else:
                 write_folder(root, args.images, args.image_size)
                 size = args.image_size
-            s = Setup(student, teacher, dataset, root, classes, size, args.views, batch)
+            ckpt = args.teacher_ckpt if classes == 1000 else None
+            s = Setup(student, teacher, dataset, root, classes, size, args.views, batch, ckpt)
             setups.append(s)
             t = bench_epochs(s, args.repeats)
             print(f"| {student} <- {teacher} | {size}px, {classes} classes | {batch} | {t['a']:.2f} | {t['b']:.2f} | "
