@@ -31,6 +31,8 @@ from classification.teacher_store.store import (
 from classification.teacher_store.views import ReplayRecipe, view_rng
 from distkd.errors import UserError
 
+FP16_MAX = float(np.finfo(np.float16).max)
+
 
 class ViewsOfImage(Dataset):
     """Image ``i`` -> ``(i, views (V, 7), images (V, 3, H, W))`` for a store build."""
@@ -129,6 +131,10 @@ def build_store(
                 for part in flat.split(batch_size):
                     outs.append(teacher(part).float())
             logits = torch.cat(outs).view(len(indices), per_image, classes).cpu()
+            peak = logits.abs().max().item()
+            if not peak <= FP16_MAX:  # also catches NaN
+                raise UserError(f"the teacher's logits reach {peak:.3g}, beyond float16's range ({FP16_MAX:.0f}): "
+                                "is it a trained teacher with its own weights (--teacher-ckpt)?")
             rows = indices.numpy()
             if topk:
                 values, top_classes, rest = topk_split(logits, topk)

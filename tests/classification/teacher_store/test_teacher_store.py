@@ -239,3 +239,13 @@ def test_training_replays_the_store_without_building_the_teacher(tmp_path, monke
     rows = (tmp_path / "e" / "metrics.csv").read_text().splitlines()
     assert len(rows) == 3 and float(rows[1].split(",")[5]) > 0  # loss_kd
     assert not (tmp_path / "e" / "teacher.yaml").exists()
+
+
+def test_logits_beyond_float16_are_refused(cifar, tmp_path):
+    teacher = build_model("cifar_resnet8", 100)
+    teacher.fc.bias.data.fill_(1e6)
+    ckpt = tmp_path / "huge.pth"
+    torch.save(teacher.state_dict(), ckpt)
+    opts = [str(ckpt) if o == str(cifar / "teacher.pth") else o for o in cifar_opts(cifar)]
+    with pytest.raises(UserError, match="beyond float16"):
+        build_main(opts + ["--views", "1", "--out", str(tmp_path / "s")])
