@@ -102,6 +102,19 @@ def test_drawn_views_with_cutout_and_resized_crops_replay_exactly(cifar, imagefo
         assert len(np.unique(views.reshape(-1, 7), axis=0)) > views.shape[0]  # views differ
         if crop == "RandomCrop":
             assert (views[..., 5] >= 0).all()  # a Cutout centre in every view
+            # the stored logits are the teacher's on the view applied again (Cutout included)
+            args = train_args(*opts)
+            loader, *_ = build_loaders(args, DistInfo())
+            raw = without_transform(loader.dataset)
+            recipe = ReplayRecipe(build_transform(args, train=True))
+            teacher = build_model("cifar_resnet8", 100).eval()
+            teacher.load_state_dict(torch.load(cifar / "teacher.pth", weights_only=True))
+            images = torch.stack([recipe.apply(raw[i][0], views[i, v]) for i in range(3) for v in range(3)])
+            assert (images == 0).flatten(1).all(0).sum() == 0 and (images == 0).any()  # squares differ, exist
+            with torch.no_grad():
+                online = teacher(images)
+            stored = torch.stack([store.logits(i, v) for i in range(3) for v in range(3)])
+            torch.testing.assert_close(stored, online, rtol=2e-3, atol=2e-3)
 
 
 def test_sample_view_depends_on_seed_epoch_and_index_only():
