@@ -170,6 +170,10 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
                    help="feature losses (mse): teacher module whose output is distilled (empty: its last stage)")
     g.add_argument("--student-module", default="",
                    help="feature losses (mse): student module whose output is distilled (empty: its last stage)")
+    # --- teacher store (i17, docs/teacher_store.md) ---
+    g.add_argument("--teacher-store", default=None,
+                   help="extension: replay views and teacher logits stored by tools/build_teacher_store.py "
+                        "instead of running the teacher (the teacher network is not built)")
     _add_foreign_options(p)
     return p
 

@@ -102,17 +102,21 @@ def train_one_epoch(
     bar = tqdm(total=iters, initial=progress.iteration, desc=f"epoch {epoch}",
                disable=None if cfg.show_progress else True, leave=False)
     start = time.time() - progress.elapsed
-    for i, (images, targets) in enumerate(loader, start=progress.iteration):
+    for i, batch in enumerate(loader, start=progress.iteration):
         if i >= iters:
             break
         fail_point(cfg.rank, epoch, i)
         seed_everything(step_seed(cfg.seed, epoch, i, cfg.rank))
+        images, targets = batch[0], batch[1]
+        extra = {}
+        if len(batch) > 2:  # --teacher-store: the batch carries the stored teacher logits
+            extra["teacher_logits"] = batch[2].to(cfg.device, non_blocking=True)
         lr = schedule.apply(optimizer, epoch + i / iters)
         images, targets = to_device(images, cfg), targets.to(cfg.device, non_blocking=True)
         if cfg.mixup_fn is not None:
             images, targets = cfg.mixup_fn(images, targets)
         with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
-            losses = model(images, targets)
+            losses = model(images, targets, **extra)
         loss = sum(losses.values())
         watch.update(i, losses)  # no host sync here: checked at the logging points below
         optimizer.zero_grad(set_to_none=True)

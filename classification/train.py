@@ -262,6 +262,10 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     seed_everything(args.seed + dist.rank)
 
     train_loader, val_loader, num_classes, mixup_fn = build_loaders(args, dist)
+    if args.teacher_store:  # --- teacher store (docs/teacher_store.md): stored views and teacher logits ---
+        from classification.teacher_store.replay import replay_loader
+
+        train_loader = replay_loader(args, train_loader, num_classes)
     logger.info(f"{args.dataset}: {len(train_loader.dataset)} train / {len(val_loader.dataset)} val images, "
                 f"{num_classes} classes")
     for note in ignored_options(args):
@@ -269,7 +273,12 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     student = build_student(args, num_classes)
     teacher = kd_loss = None
     if args.kd:
-        teacher = build_teacher(args, num_classes, logger)
+        if args.teacher_store:  # --- teacher store: no teacher network ---
+            from classification.teacher_store.replay import StoredTeacher
+
+            teacher = StoredTeacher()
+        else:
+            teacher = build_teacher(args, num_classes, logger)
         kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)  # valid: check_args built it once
     try:
         distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss, args.ori_loss_weight,
@@ -312,7 +321,7 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     logger.info(f"experiment {exp.path} | world size {dist.world_size} | device {device} | "
                 f"{'resumed at epoch ' + str(start_epoch) if resume_path else 'new run'}")
 
-    if teacher is not None and not (exp.path / "teacher.yaml").exists():
+    if teacher is not None and not args.teacher_store and not (exp.path / "teacher.yaml").exists():
         t_stats = evaluate(distiller.teacher, val_loader, cfg)
         logger.info(f"teacher {args.teacher_model}: top-1 {t_stats['top1']:.2f} top-5 {t_stats['top5']:.2f}")
         if dist.is_main:

@@ -60,10 +60,15 @@ class Distiller(nn.Module):
                 t_name = teacher_module or (last_stage_name(teacher) if features else "")
                 self._recorders = (FeatureRecorder(student, s_name), FeatureRecorder(teacher, t_name))
 
-    def forward(self, images: Tensor, targets: Tensor) -> dict[str, Tensor]:
+    def forward(self, images: Tensor, targets: Tensor, teacher_logits: Tensor | None = None) -> dict[str, Tensor]:
+        """``teacher_logits``: the teacher's outputs given (replayed from a teacher store), not computed."""
+        if teacher_logits is not None and self._recorders is not None:
+            raise ValueError("given teacher logits cannot serve a feature KD loss")
         # The teacher runs first: its activations are freed before the student's graph is built,
         # which lowers the step's peak memory (and, on the CPU, its allocation cost).
-        logits_t = None if self.teacher is None else self.teacher(images)
+        logits_t = teacher_logits
+        if logits_t is None and self.teacher is not None:
+            logits_t = self.teacher(images)
         logits = self._wrapped.get("student", self.student)(images)
         losses = {"loss_ori": self.ori_loss_weight * self.task_loss(logits, targets)}
         if self.teacher is None:

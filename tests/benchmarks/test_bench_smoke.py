@@ -55,3 +55,13 @@ def test_bench_seg_memory_smoke():
     out = run_smoke("bench_seg_memory.py")
     for row in ("| KD step (fwd + bwd + SGD) |", "| DIST loss alone (main + aux, fwd + bwd) |", "| loss share |"):
         assert row in out, out
+
+
+@pytest.mark.slow
+def test_bench_teacher_store_smoke():
+    out = run_smoke("bench_teacher_store.py")
+    assert "| student <- teacher | input | batch | (a) plain epoch s |" in out
+    assert "| cifar_resnet8 <- cifar_resnet14 |" in out and "| tv_resnet18 <- tv_resnet18 |" in out
+    rows = ("| full fp16 |", "| top-10 |", "| top-100 |", "| random teacher | ", "| online (every run) | 432.0 M |")
+    for row in rows:
+        assert row in out, out

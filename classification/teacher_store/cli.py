@@ -1,0 +1,71 @@
+"""``tools/build_teacher_store.py``: options and main (the tool's docstring has the examples)."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+from distkd.errors import UserError
+
+
+def store_options(argv):
+    p = argparse.ArgumentParser(description="Store a teacher's outputs under replayable views", add_help=False)
+    p.add_argument("--out", help="folder of the store (created; resumed if it holds an unfinished build)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--views", type=int, default=None, help="views drawn per image (default 8)")
+    mode.add_argument("--exact", action="store_true",
+                      help="every view the recipe can draw (RandomCrop + flip recipes: CIFAR, digits)")
+    p.add_argument("--topk", type=int, default=0, help="store the top-K logits and the rest's log-mass (0: all)")
+    p.add_argument("--store-seed", type=int, default=0, help="seed of the drawn views")
+    p.add_argument("--chunk-images", type=int, default=1024, help="images per resumable chunk")
+    p.add_argument("--forward-batch", type=int, default=256, help="teacher forward batch (views)")
+    p.add_argument("-h", "--help", action="store_true")
+    return p, *p.parse_known_args(argv)
+
+
+def main(argv=None) -> None:
+    from classification.config import parse_args
+    from classification.data import build_loaders
+    from classification.data.loaders import mixup_active
+    from classification.data.transforms import build_transform
+    from classification.teacher_store.builder import build_store
+    from classification.teacher_store.replay import dataset_identity, without_transform
+    from classification.teacher_store.store import teacher_identity
+    from classification.teacher_store.views import ReplayRecipe
+    from classification.train import amp_dtype, build_teacher
+    from distkd.utils.distributed import DistInfo
+    from distkd.utils.logging import setup_logger
+
+    parser, own, rest = store_options(sys.argv[1:] if argv is None else argv)
+    if own.help:
+        parser.print_help()
+        print("\nand the trainer's data and teacher options (python tools/train.py --help)")
+        return
+    if not own.out:
+        raise UserError("--out DIR is required: the folder of the store")
+    args = parse_args(rest)
+    if not args.teacher_model:
+        raise UserError("no teacher: pass --teacher-model NAME (and --teacher-ckpt PATH for your own weights)")
+    if mixup_active(args):
+        raise UserError("mixup / cutmix cannot be replayed from stored views: drop --mixup / --cutmix")
+    recipe = ReplayRecipe(build_transform(args, train=True))
+    device = torch.device("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    args.batch_size = 1  # the loader is only used for its dataset
+    train_loader, _, num_classes, _ = build_loaders(args, DistInfo(device=device))
+    train_set = train_loader.dataset
+    logger = setup_logger("distkd.store", None, True)
+    teacher = build_teacher(args, num_classes, logger)
+    start = time.time()
+    manifest = build_store(
+        own.out, teacher, without_transform(train_set), recipe,
+        teacher_identity(args.teacher_model, args.teacher_ckpt, args.teacher_pretrained),
+        dataset_identity(args, train_set), views=None if own.exact else (own.views or 8), topk=own.topk,
+        seed=own.store_seed, chunk_images=own.chunk_images, batch_size=own.forward_batch, workers=args.workers,
+        device=device, amp_dtype=amp_dtype(args, device), log=logger.info,
+    )
+    size = sum(os.path.getsize(os.path.join(own.out, f"{n}.npy")) for n in manifest["arrays"])
+    logger.info(f"store '{own.out}': {manifest['dataset']['images']} images x {manifest['views']['per_image']} views, "
+                f"{manifest['outputs']['classes']} classes, {size / 2**20:.1f} MiB, {time.time() - start:.1f}s")

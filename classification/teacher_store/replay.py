@@ -1,0 +1,128 @@
+"""Training from a teacher store (``--teacher-store DIR``): stored views and teacher outputs replayed.
+
+Each training sample ``index`` draws one of its V stored views from a generator seeded by
+``(seed, epoch, index)`` (:func:`sample_view`), applies exactly that view to the image and returns
+the stored teacher logits with it; the batch is ``(images, targets, teacher_logits)`` and the
+distiller uses those logits instead of a teacher forward (the teacher network is never built).
+The draw does not depend on the rank, the number of processes or the loader workers.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+
+from classification.teacher_store.store import TeacherStore, check_identity, dataset_fingerprint, teacher_identity
+from classification.teacher_store.views import ReplayRecipe
+from distkd.errors import UserError
+
+
+def sample_view(seed: int, epoch: int, index: int, views: int) -> int:
+    """The stored view sample ``index`` uses in ``epoch`` (uniform over ``views``). A local per-sample
+    seed; to be unified with the data pipeline's per-sample seeding helper once that is on main."""
+    return int(np.random.default_rng([abs(seed), epoch, index]).integers(views))
+
+
+def without_transform(dataset: Dataset) -> Dataset:
+    """A shallow copy of ``dataset`` (or of the dataset under a Subset) returning untransformed images."""
+    dataset = copy.copy(dataset)
+    if isinstance(dataset, Subset):
+        dataset.dataset = without_transform(dataset.dataset)
+        return dataset
+    if not hasattr(dataset, "transform"):
+        raise UserError(f"--teacher-store: a {type(dataset).__name__} training set has no transform to replace")
+    dataset.transform = None
+    return dataset
+
+
+def dataset_identity(args: argparse.Namespace, train_set: Dataset) -> dict:
+    return {"name": args.dataset, "images": len(train_set), "sha256": dataset_fingerprint(train_set)}
+
+
+class EpochIndexSampler(Sampler):
+    """Yields ``(epoch, index)`` from a (distributed) sampler, so that loader workers, persistent or
+    not, know the epoch of every sample they load."""
+
+    def __init__(self, sampler: Sampler) -> None:
+        self.sampler, self.epoch = sampler, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        if hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __iter__(self):
+        epoch = self.epoch
+        return ((epoch, int(i)) for i in self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class ReplayDataset(Dataset):
+    """``(epoch, index)`` -> ``(image under the drawn stored view, target, stored teacher logits)``."""
+
+    def __init__(self, raw: Dataset, recipe: ReplayRecipe, store: TeacherStore, seed: int) -> None:
+        if len(raw) != len(store):
+            raise UserError(f"teacher store has {len(store)} images, the training set {len(raw)}: rebuild the store")
+        self.raw, self.recipe, self.store, self.seed = raw, recipe, store, seed
+        self.num_classes = getattr(raw, "num_classes", store.num_classes)
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    def __getitem__(self, key: tuple[int, int]):
+        epoch, index = key
+        v = sample_view(self.seed, epoch, index, self.store.views_per_image)
+        image, target = self.raw[index]
+        return self.recipe.apply(image, self.store.view(index, v)), target, self.store.logits(index, v)
+
+
+class StoredTeacher(nn.Module):
+    """Stands in for the teacher network when its outputs come from a store: holds no weights and
+    refuses to run (the distiller receives the stored logits instead)."""
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        raise UserError("the teacher's outputs come from --teacher-store: there is no teacher network to run "
+                        "(train without --teacher-store for an online teacher)")
+
+
+def check_replay_args(args: argparse.Namespace) -> None:
+    """What a store cannot serve, refused before anything is built."""
+    from classification.data.loaders import mixup_active
+    from distkd.losses import build_kd_loss
+
+    if not args.kd:
+        raise UserError("--teacher-store needs a KD method (--kd dist, --kd kd, ...) and --teacher-model")
+    if getattr(build_kd_loss(args.kd, **args.kd_loss_kwargs), "inputs", "logits") != "logits" or \
+            args.student_module or args.teacher_module:
+        raise UserError(f"--teacher-store stores logits: --kd {args.kd} / --student-module / --teacher-module "
+                        "distil features; use a logit loss (dist, kd) or an online teacher")
+    if mixup_active(args):
+        raise UserError("--teacher-store: mixup / cutmix (--mixup, --cutmix) mix images across the batch and "
+                        "cannot be replayed from stored views; drop them or train with an online teacher")
+    if args.skip_bad_images:
+        raise UserError("--teacher-store cannot be used with --skip-bad-images (a skipped image would take "
+                        "another image's stored outputs); fix the dataset")
+
+
+def replay_loader(args: argparse.Namespace, train_loader: DataLoader, num_classes: int) -> DataLoader:
+    """The training loader of a ``--teacher-store`` run, after checking the store matches the run."""
+    from classification.data.transforms import build_transform
+
+    check_replay_args(args)
+    recipe = ReplayRecipe(build_transform(args, train=True))  # refuses a transform it cannot replay
+    store = TeacherStore(args.teacher_store)
+    train_set = train_loader.dataset
+    check_identity(store.manifest, teacher_identity(args.teacher_model, args.teacher_ckpt, args.teacher_pretrained),
+                   dataset_identity(args, train_set), recipe.description, args.teacher_store)
+    if store.num_classes != num_classes:
+        raise UserError(f"teacher store has {store.num_classes} classes, the dataset {num_classes}")
+    dataset = ReplayDataset(without_transform(train_set), recipe, store, args.seed)
+    return DataLoader(dataset, batch_size=train_loader.batch_size, sampler=EpochIndexSampler(train_loader.sampler),
+                      num_workers=args.workers, pin_memory=train_loader.pin_memory, drop_last=True,
+                      persistent_workers=args.workers > 0)
