@@ -44,13 +44,14 @@ from classification.data.datasets import build_dataset  # noqa: E402
 from classification.data.transforms import build_transform  # noqa: E402
 from classification.models import build_model  # noqa: E402
 from classification.teacher_store.builder import build_store  # noqa: E402
-from classification.teacher_store.replay import EpochIndexSampler, ReplayDataset, StoredTeacher  # noqa: E402
+from classification.teacher_store.replay import ReplayDataset, StoredTeacher  # noqa: E402
 from classification.teacher_store.store import TeacherStore, rebuild_topk, topk_split  # noqa: E402
 from classification.teacher_store.views import ReplayRecipe  # noqa: E402
 from distkd.distiller import Distiller  # noqa: E402
 from distkd.losses import build_kd_loss  # noqa: E402
 from distkd.losses.dist_kd import dist_loss  # noqa: E402
 from distkd.utils.checkpoint import load_weights  # noqa: E402
+from distkd.utils.sampling import SeededBatchSampler  # noqa: E402
 
 IDENTITY = {"teacher_id": {"model": "bench", "checkpoint_sha256": "random"},
             "dataset_id": {"name": "bench", "images": 0, "sha256": ""}}
@@ -108,8 +109,8 @@ class Setup:
 
     def replay_loader(self) -> DataLoader:
         ds = ReplayDataset(self.raw, self.recipe, TeacherStore(self.store_dir), seed=0)
-        sampler = EpochIndexSampler(torch.utils.data.RandomSampler(range(len(self.raw))))
-        return DataLoader(ds, batch_size=self.batch, sampler=sampler, drop_last=True)
+        batches = SeededBatchSampler(len(self.raw), self.batch, epoch_iterations=len(self.raw) // self.batch)
+        return DataLoader(ds, batch_sampler=batches)  # the trainer's seeded batches of (index, sample seed)
 
 
 def epoch(model: nn.Module, loader: DataLoader, params) -> float:
@@ -146,8 +147,8 @@ def bench_epochs(s: Setup, repeats: int) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in runs}
     for r in range(repeats + 1):  # the first round warms up
         for key, (model, loader) in runs.items():
-            if hasattr(loader.sampler, "set_epoch"):
-                loader.sampler.set_epoch(r)
+            if hasattr(loader.batch_sampler, "set_epoch"):
+                loader.batch_sampler.set_epoch(r)
             t = epoch(model, loader, s.student.parameters())
             if r:
                 times[key].append(t)

@@ -32,7 +32,7 @@ def main(argv=None) -> None:
     from classification.data.loaders import mixup_active
     from classification.data.transforms import build_transform
     from classification.teacher_store.builder import build_store
-    from classification.teacher_store.replay import dataset_identity, without_transform
+    from classification.teacher_store.replay import dataset_identity, without_per_sample_seed, without_transform
     from classification.teacher_store.store import teacher_identity
     from classification.teacher_store.views import ReplayRecipe
     from classification.train import amp_dtype, build_teacher
@@ -55,7 +55,7 @@ def main(argv=None) -> None:
     device = torch.device("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
     args.batch_size = 1  # the loader is only used for its dataset
     train_loader, _, num_classes, _ = build_loaders(args, DistInfo(device=device))
-    train_set = train_loader.dataset
+    train_set = without_per_sample_seed(train_loader.dataset)  # the dataset itself, not the seeding wrapper
     logger = setup_logger("distkd.store", None, True)
     teacher = build_teacher(args, num_classes, logger)
     start = time.time()

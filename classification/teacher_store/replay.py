@@ -11,24 +11,31 @@ from __future__ import annotations
 import argparse
 import copy
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from classification.teacher_store.store import TeacherStore, check_identity, dataset_fingerprint, teacher_identity
 from classification.teacher_store.views import ReplayRecipe
 from distkd.errors import UserError
+from distkd.utils.sampling import PerSampleSeed, derive_seed, sample_seed
+
+
+def view_of(sample_seed_value: int, views: int) -> int:
+    """The stored view a sample uses, from its augmentation seed (``sample_seed(seed, epoch, index)``)."""
+    return derive_seed(sample_seed_value, 3) % views
 
 
 def sample_view(seed: int, epoch: int, index: int, views: int) -> int:
-    """The stored view sample ``index`` uses in ``epoch`` (uniform over ``views``). A local per-sample
-    seed; to be unified with the data pipeline's per-sample seeding helper once that is on main."""
-    return int(np.random.default_rng([abs(seed), epoch, index]).integers(views))
+    """The stored view sample ``index`` uses in ``epoch``: seeded by ``(seed, epoch, index)`` as the rest
+    of the augmentation (:func:`distkd.utils.sampling.sample_seed`)."""
+    return view_of(sample_seed(seed, epoch, index), views)
 
 
 def without_transform(dataset: Dataset) -> Dataset:
     """A shallow copy of ``dataset`` (or of the dataset under a Subset) returning untransformed images."""
+    if isinstance(dataset, PerSampleSeed):
+        return without_transform(dataset.dataset)
     dataset = copy.copy(dataset)
     if isinstance(dataset, Subset):
         dataset.dataset = without_transform(dataset.dataset)
@@ -39,32 +46,17 @@ def without_transform(dataset: Dataset) -> Dataset:
     return dataset
 
 
+def without_per_sample_seed(dataset: Dataset) -> Dataset:
+    return dataset.dataset if isinstance(dataset, PerSampleSeed) else dataset
+
+
 def dataset_identity(args: argparse.Namespace, train_set: Dataset) -> dict:
     return {"name": args.dataset, "images": len(train_set), "sha256": dataset_fingerprint(train_set)}
 
 
-class EpochIndexSampler(Sampler):
-    """Yields ``(epoch, index)`` from a (distributed) sampler, so that loader workers, persistent or
-    not, know the epoch of every sample they load."""
-
-    def __init__(self, sampler: Sampler) -> None:
-        self.sampler, self.epoch = sampler, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-        if hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
-
-    def __iter__(self):
-        epoch = self.epoch
-        return ((epoch, int(i)) for i in self.sampler)
-
-    def __len__(self) -> int:
-        return len(self.sampler)
-
-
 class ReplayDataset(Dataset):
-    """``(epoch, index)`` -> ``(image under the drawn stored view, target, stored teacher logits)``."""
+    """``(index, sample seed)`` (the training batch sampler's items) -> ``(image under the drawn stored
+    view, target, stored teacher logits)``."""
 
     def __init__(self, raw: Dataset, recipe: ReplayRecipe, store: TeacherStore, seed: int) -> None:
         if len(raw) != len(store):
@@ -76,8 +68,8 @@ class ReplayDataset(Dataset):
         return len(self.raw)
 
     def __getitem__(self, key: tuple[int, int]):
-        epoch, index = key
-        v = sample_view(self.seed, epoch, index, self.store.views_per_image)
+        index, seed = key
+        v = view_of(seed, self.store.views_per_image)
         image, target = self.raw[index]
         return self.recipe.apply(image, self.store.view(index, v)), target, self.store.logits(index, v)
 
@@ -117,12 +109,11 @@ def replay_loader(args: argparse.Namespace, train_loader: DataLoader, num_classe
     check_replay_args(args)
     recipe = ReplayRecipe(build_transform(args, train=True))  # refuses a transform it cannot replay
     store = TeacherStore(args.teacher_store)
-    train_set = train_loader.dataset
+    train_set = without_per_sample_seed(train_loader.dataset)
     check_identity(store.manifest, teacher_identity(args.teacher_model, args.teacher_ckpt, args.teacher_pretrained),
                    dataset_identity(args, train_set), recipe.description, args.teacher_store)
     if store.num_classes != num_classes:
         raise UserError(f"teacher store has {store.num_classes} classes, the dataset {num_classes}")
     dataset = ReplayDataset(without_transform(train_set), recipe, store, args.seed)
-    return DataLoader(dataset, batch_size=train_loader.batch_size, sampler=EpochIndexSampler(train_loader.sampler),
-                      num_workers=args.workers, pin_memory=train_loader.pin_memory, drop_last=True,
-                      persistent_workers=args.workers > 0)
+    return DataLoader(dataset, batch_sampler=train_loader.batch_sampler,  # the trainer's seeded batches
+                      num_workers=args.workers, pin_memory=train_loader.pin_memory, persistent_workers=args.workers > 0)

@@ -16,7 +16,7 @@ from classification.data.transforms import build_transform
 from classification.models import build_model
 from classification.teacher_store import builder as builder_module
 from classification.teacher_store.cli import main as build_main
-from classification.teacher_store.replay import EpochIndexSampler, replay_loader, sample_view, without_transform
+from classification.teacher_store.replay import replay_loader, sample_view, without_transform
 from classification.teacher_store.store import TeacherStore, rebuild_topk, topk_split
 from classification.teacher_store.views import ReplayRecipe
 from classification.train import main as train_main
@@ -75,7 +75,7 @@ def test_stored_outputs_equal_the_online_teacher_on_the_replayed_images(cifar, e
     args = train_args(*cifar_opts(cifar, "--teacher-store", str(exact_store)))
     loader, _, classes, _ = build_loaders(args, DistInfo())
     replay = replay_loader(args, loader, classes)
-    replay.sampler.set_epoch(3)
+    replay.batch_sampler.set_epoch(3)
     images, targets, logits_t = next(iter(replay))
     teacher = build_model("cifar_resnet8", 100)
     teacher.load_state_dict(torch.load(cifar / "teacher.pth", weights_only=True))
@@ -123,9 +123,6 @@ def test_sample_view_depends_on_seed_epoch_and_index_only():
     assert draws != [sample_view(42, 1, i, 162) for i in range(200)]
     assert draws != [sample_view(43, 0, i, 162) for i in range(200)]
     assert len(set(draws)) > 50
-    sampler = EpochIndexSampler(range(5))
-    sampler.set_epoch(7)
-    assert list(sampler) == [(7, i) for i in range(5)]
 
 
 def peaked_logits(n: int, classes: int, seed: int = 0) -> torch.Tensor:
