@@ -4,7 +4,7 @@ Trains a teacher on scikit-learn's digits, builds its exact store (every crop of
 recipe), then trains the student with DIST for each seed twice: with the online teacher and with
 ``--teacher-store``. Prints the best top-1 of every run and the mean / spread of each mode.
 
-    PYTHONPATH=. python benchmarks/compare_replay_digits.py --out /tmp/replay_digits
+    PYTHONPATH=. python benchmarks/compare_replay_digits.py --out experiments/replay_digits
 """
 from __future__ import annotations
 

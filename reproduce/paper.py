@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from classification.download import check_or_record, download
 from distkd.errors import UserError
 
 # --- paper -------------------------------------------------------------------------------------
@@ -236,18 +236,17 @@ def log_name_for(student: str, teacher: str | None, config: str | None) -> str:
     return name
 
 
-def get_paper_log(name_or_path: str, folder: str | Path = DEFAULT_DIR, offline: bool = False) -> Path:
-    """A log file given by path, or one of :data:`PAPER_LOGS` by file name (downloaded once,
-    SHA-256 recorded trust-on-first-use in ``folder/sha256.json``)."""
+def get_paper_log(name_or_path: str, fetch: Callable[[str, Path], Path], folder: str | Path = DEFAULT_DIR) -> Path:
+    """A log file given by path, or one of :data:`PAPER_LOGS` by file name, fetched by ``fetch(url,
+    target)`` (the caller's verified downloader: ``tools/report.py`` downloads once and records the
+    SHA-256 trust-on-first-use in ``folder/sha256.json``)."""
     path = Path(name_or_path)
     if path.is_file():
         return path
     if name_or_path not in PAPER_LOGS.values():
         raise UserError(f"--paper-log '{name_or_path}' is neither a file nor one of the paper's logs: "
                         f"{', '.join(sorted(PAPER_LOGS.values()))}")
-    target = download(f"{RELEASE}/{name_or_path}", Path(folder) / name_or_path, offline=offline)
-    check_or_record(target)
-    return target
+    return fetch(f"{RELEASE}/{name_or_path}", Path(folder) / name_or_path)
 
 
 def read_run(run_dir: str | Path) -> dict[int, float]:

@@ -52,6 +52,15 @@ def main(argv=None) -> None:
     print(markdown, end="")
 
 
+def verified_fetch(url: str, target: Path, offline: bool) -> Path:
+    """Download once (checksum-verified, atomic), then check the SHA-256 recorded on first download."""
+    from classification.download import check_or_record, download
+
+    path = download(url, target, offline=offline)
+    check_or_record(path)
+    return path
+
+
 def paper_curve(args: argparse.Namespace) -> str:
     import yaml
 
@@ -64,7 +73,7 @@ def paper_curve(args: argparse.Namespace) -> str:
             raise UserError(f"no args.yaml in '{run}': pass --paper-log NAME_OR_PATH")
         cfg = yaml.safe_load((run / "args.yaml").read_text())
         name = paper.log_name_for(cfg.get("model"), cfg.get("teacher_model"), cfg.get("config"))
-    log = paper.get_paper_log(name, offline=args.offline)
+    log = paper.get_paper_log(name, lambda url, target: verified_fetch(url, target, args.offline))
     return paper.compare(log, run, Path(args.out or run) / "paper_curve.png", args.tolerance)
 
 
