@@ -29,25 +29,15 @@ def capture_input(model: torch.nn.Module) -> list:
     return seen
 
 
-class Collect(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-
-def test_timm_teacher_receives_its_pretrained_cfg_normalisation(monkeypatch):
+def test_timm_teacher_receives_its_pretrained_cfg_normalisation(monkeypatch, caplog):
     net = timm.create_model("resnet10t", pretrained=False, num_classes=10,
                             pretrained_cfg_overlay={"mean": TIMM_MEAN, "std": TIMM_STD})
     # stands in for the download of pretrained weights: the model carries timm's pretrained_cfg as a loaded one does
     monkeypatch.setattr(train_mod, "build_model", lambda name, classes, pretrained, offline: net)
-    logger, collect = logging.Logger("test.teacher"), Collect()  # a private logger: no global logging state
-    logger.addHandler(collect)
-    teacher = train_mod.build_teacher(args_for("--teacher-model", "timm_resnet10t"), 10, logger)
-    log = "\n".join(collect.messages)
-    assert "converted on the device" in log and "0.2" in log
+    logger = logging.getLogger("test.teacher")
+    with caplog.at_level(logging.WARNING, logger="test.teacher"):
+        teacher = train_mod.build_teacher(args_for("--teacher-model", "timm_resnet10t"), 10, logger)
+    assert "converted on the device" in caplog.text and "0.2" in caplog.text
     seen = capture_input(net)
     student = timm.create_model("resnet10t", num_classes=10)
     distiller = Distiller(student, torch.nn.CrossEntropyLoss(), teacher, build_kd_loss("dist"))
