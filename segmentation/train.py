@@ -250,7 +250,7 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
     if info.distributed:
         ids = [device.index] if device.type == "cuda" else None
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
-    records = Records(save_dir, info.is_main, fresh=not args.resume)
+    records = Records(save_dir, info.is_main, fresh=not args.resume, resumed_at=start if args.resume else None)
     if info.is_main:
         (save_dir / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
     logger.info("student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",

@@ -25,7 +25,7 @@ def format_iou(iou: Tensor) -> str:
 
 
 class Records:
-    def __init__(self, save_dir: Path, is_main: bool, fresh: bool) -> None:
+    def __init__(self, save_dir: Path, is_main: bool, fresh: bool, resumed_at: int | None = None) -> None:
         self.is_main = is_main
         self.writer = None
         if not is_main:
@@ -34,6 +34,10 @@ class Records:
         for path, columns in ((self.train_csv, TRAIN_COLUMNS), (self.val_csv, VAL_COLUMNS)):
             if fresh or not path.exists():
                 path.write_text(",".join(columns) + "\n")
+            elif resumed_at is not None:  # rows written after the checkpoint (a kill) come again: drop them
+                lines = path.read_text().splitlines(keepends=True)
+                kept = [line for line in lines[1:] if int(line.split(",", 1)[0]) <= resumed_at]
+                path.write_text("".join(lines[:1] + kept))
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(save_dir / "tb"))
