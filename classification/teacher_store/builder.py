@@ -30,6 +30,7 @@ from classification.teacher_store.store import (
 )
 from classification.teacher_store.views import ReplayRecipe, view_rng
 from distkd.errors import UserError
+from distkd.utils.debug_hooks import pause_point
 
 FP16_MAX = float(np.finfo(np.float16).max)
 
@@ -122,7 +123,7 @@ def build_store(
             continue
         loader = DataLoader(torch.utils.data.Subset(source, list(chunk)), batch_size=max(1, batch_size // per_image),
                             num_workers=workers)
-        for indices, view_params, images in loader:
+        for b, (indices, view_params, images) in enumerate(loader):
             arrays["views"][indices.numpy()] = view_params.numpy()
             flat = images.flatten(0, 1).to(device)
             outs = []
@@ -143,6 +144,7 @@ def build_store(
                 arrays["rest_logsumexp"][rows] = rest.numpy()
             else:
                 arrays["logits"][rows] = logits.numpy().astype(np.float16)
+            pause_point(c, b)  # test-only: a kill in the middle of a chunk (distkd/utils/debug_hooks.py)
         for arr in arrays.values():
             arr.flush()
         done.add(c)

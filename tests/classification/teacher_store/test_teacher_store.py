@@ -4,7 +4,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -224,6 +230,30 @@ def test_a_killed_build_resumes_to_the_same_file_set(cifar, tmp_path, monkeypatc
     names = sorted(p.name for p in (tmp_path / "straight").iterdir())
     assert names == sorted(p.name for p in killed.iterdir())
     assert "progress.json" not in names and "topk_logits.npy" in names
+    for name in names:
+        assert (tmp_path / "straight" / name).read_bytes() == (killed / name).read_bytes(), name
+
+
+@pytest.mark.slow
+def test_a_build_killed_by_sigkill_mid_chunk_resumes_to_the_same_file_set(cifar, tmp_path):
+    """A real SIGKILL (no clean-up runs) while the third chunk is half written, then the same command."""
+    opts = cifar_opts(cifar, "--views", "3", "--chunk-images", "4", "--forward-batch", "6")
+    build_main(opts + ["--out", str(tmp_path / "straight")])
+    pause = tmp_path / "pause"
+    pause.write_text("")
+    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKD_TEST_PAUSE_AT="2:0", DISTKD_TEST_PAUSE_FILE=str(pause))
+    cmd = [sys.executable, str(ROOT / "tools" / "build_teacher_store.py"), *opts, "--out", str(tmp_path / "killed")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    while not Path(f"{pause}.reached").exists():  # waits inside chunk 2, its first batch written
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=60)
+    killed = tmp_path / "killed"
+    assert json.loads((killed / "progress.json").read_text())["done_chunks"] == [0, 1]
+    build_main(opts + ["--out", str(killed)])
+    names = sorted(p.name for p in (tmp_path / "straight").iterdir())
+    assert names == sorted(p.name for p in killed.iterdir())
     for name in names:
         assert (tmp_path / "straight" / name).read_bytes() == (killed / name).read_bytes(), name
 
