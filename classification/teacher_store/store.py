@@ -21,7 +21,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from distkd.errors import UserError
+from distkd.utils.checkpoint import atomic_write
 
 FORMAT = "distkd-teacher-store"
 VERSION = 1
@@ -38,17 +38,7 @@ PROGRESS = "progress.json"
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write((json.dumps(data, indent=1, sort_keys=True) + "\n").encode(), path)
 
 
 def array_specs(images: int, views: int, classes: int, topk: int) -> dict[str, dict]:

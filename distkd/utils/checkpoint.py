@@ -18,18 +18,16 @@ from distkd.errors import UserError
 STATE_DICT_KEYS = ("state_dict", "model", "state_dict_ema", "model_ema")
 
 
-def atomic_save(obj: Any, path: str | os.PathLike) -> None:
-    """``torch.save`` to a temp file in the same folder, fsync, then rename over ``path``.
+def atomic_write(data: bytes | memoryview, path: str | os.PathLike) -> None:
+    """Write ``data`` to a temp file in the same folder, fsync, then rename over ``path``.
 
     A crash (even SIGKILL) during the write leaves any previous file at ``path`` intact.
     """
     path = Path(path)
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(buffer.getbuffer())
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -41,6 +39,13 @@ def atomic_save(obj: Any, path: str | os.PathLike) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def atomic_save(obj: Any, path: str | os.PathLike) -> None:
+    """``torch.save`` through :func:`atomic_write`: a crash leaves any previous file at ``path`` intact."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write(buffer.getbuffer(), path)
 
 
 EXPECTED = "expected a checkpoint written by torch.save (a state_dict, or a dict holding one)"
