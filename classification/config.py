@@ -1,19 +1,18 @@
 """Command-line options of the trainer (the paper's names) and YAML configs.
 
-Precedence: built-in defaults < YAML file given with ``-c`` < the command line. A YAML key that is
-not an option is an error naming the key; keys may be written with dashes or underscores.
+YAML and precedence as both trainers (:mod:`distkd.utils.config`): built-in defaults < YAML file
+given with ``-c`` < the command line.
 """
 from __future__ import annotations
 
 import argparse
-import difflib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from distkd.errors import UserError
+from distkd.utils.config import add_experiment_options, option_names, parse_with_config
 
 
 def _kv_pairs(values: Sequence[str] | dict | None) -> dict[str, Any]:
@@ -120,14 +119,8 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--mixup-prob", type=float, default=1.0, help="probability of mixup or cutmix per batch")
     g.add_argument("--mixup-switch-prob", type=float, default=0.5, help="probability of cutmix when both are on")
     g.add_argument("--mixup-mode", default="batch", choices=["batch", "pair", "elem"])
-    g = p.add_argument_group("experiment")
-    g.add_argument("--experiment", default=None, help="experiment name (folder under --output; default: derived)")
-    g.add_argument("--output", default="experiments", help="extension: root folder of experiments")
-    g.add_argument("--resume", default=None, help="'auto' (the experiment's last.pth) or a checkpoint path")
-    g.add_argument("--overwrite", action="store_true", help="extension: start over in an experiment with checkpoints")
-    g.add_argument("--log-interval", type=int, default=50, help="iterations between log lines")
-    g.add_argument("--save-interval", type=int, default=1000,
-                   help="extension: also write last.pth every N iterations inside an epoch (0 = at epoch ends only)")
+    add_experiment_options(p, log_interval=50, save_interval=1000)  # --output, --experiment, --resume, ...
+    g = p.add_argument_group("run length (extensions)")
     g.add_argument("--max-iters-per-epoch", type=int, default=0, help="extension: cap iterations per epoch (debug)")
     g.add_argument("--stop-after-epochs", type=int, default=0,
                    help="extension: leave after this many epochs of this run (continue with --resume)")
@@ -196,54 +189,6 @@ def _add_setup_options(p: argparse.ArgumentParser, for_test: bool) -> None:
     g.add_argument("--wandb-project", default="distkd", help="W&B project name")
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"config file not found: '{path}'")
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise UserError(f"YAML syntax error in '{path}'{where}: {problem}") from None
-    if not isinstance(data, dict):
-        raise UserError(f"config '{path}' must be a mapping of option: value, got {type(data).__name__}")
-    return data
-
-
-def _dests(parser: argparse.ArgumentParser) -> set[str]:
-    return {a.dest for a in parser._actions if a.dest != "help"}
-
-
-def _yaml_defaults(parser: argparse.ArgumentParser, data: dict[str, Any], path: str) -> dict[str, Any]:
-    """YAML keys as option defaults. Keys are checked against the training options, so that
-    ``tools/test.py`` accepts a training config and ignores its training-only keys."""
-    dests = _dests(build_parser(for_test=False)) | _dests(parser)
-    used = _dests(parser)
-    out = {}
-    for key, value in data.items():
-        dest = str(key).replace("-", "_")
-        if dest not in dests or dest == "config":
-            close = difflib.get_close_matches(dest, sorted(dests), n=3)
-            hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-            raise UserError(f"unknown key '{key}' in config '{path}'{hint}")
-        if dest in used:
-            out[dest] = value
-    return out
-
-
-def _dashed(argv: Sequence[str]) -> list[str]:
-    """``--color_jitter=0.4`` -> ``--color-jitter=0.4``: the original's spellings with underscores."""
-    out = []
-    for token in argv:
-        if token.startswith("--") and len(token) > 2:
-            name, sep, value = token.partition("=")
-            token = name.replace("_", "-") + sep + value
-        out.append(token)
-    return out
-
-
 def check_foreign_options(args: argparse.Namespace) -> None:
     """Options of the original's other projects are accepted at their defaults only."""
     for name, default in FOREIGN_OPTIONS.items():
@@ -256,22 +201,11 @@ def check_foreign_options(args: argparse.Namespace) -> None:
 
 
 def parse_args(argv: Sequence[str] | None = None, for_test: bool = False) -> argparse.Namespace:
-    """Parse ``argv``: defaults < YAML (``-c``) < command line."""
-    import sys
-
-    argv = _dashed(sys.argv[1:] if argv is None else argv)
+    """Parse ``argv``: defaults < YAML (``-c``) < command line. ``tools/test.py`` accepts a training
+    config and ignores its training-only keys."""
     parser = build_parser(for_test)
-    pre = argparse.ArgumentParser(add_help=False)
-    pre.add_argument("-c", "--config", default=None)
-    known, _ = pre.parse_known_args(argv)
-    if known.config:
-        parser.set_defaults(**_yaml_defaults(parser, load_yaml(known.config), known.config))
-    args = parser.parse_args(argv)
-    for action in parser._actions:  # argparse does not check YAML-given defaults against choices
-        value = getattr(args, action.dest, None)
-        if action.choices is not None and value is not None and value not in action.choices:
-            choices = ", ".join(map(str, action.choices))
-            raise UserError(f"invalid value '{value}' for '{action.dest}' in config: choose from {choices}")
+    known = option_names(build_parser(for_test=False)) if for_test else ()
+    args = parse_with_config(parser, argv, known)
     if not for_test:
         args.kd_loss_kwargs = _kv_pairs(args.kd_loss_kwargs)
         args.kd = args.kd or None  # the original's '' = no KD

@@ -33,11 +33,12 @@ from distkd.losses import build_kd_loss
 from distkd.teacher import Teacher, renormalize_or_none
 from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
-from distkd.utils.experiment import ExperimentDir, current_rss_mb
+from distkd.utils.distributed import DistInfo, barrier, init_distributed
+from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
-from distkd.utils.preemption import Preempted, PreemptionGuard
-from distkd.utils.rng import rng_state, seed_everything, set_rng_state
+from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
+from distkd.utils.rng import seed_everything
+from distkd.utils.training_state import restore_training_state, training_state
 
 
 def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
@@ -234,25 +235,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     check_args(args)
     set_distributed_env(args)
     dist = init_distributed(args.device)
-    try:
-        with PreemptionGuard(dist.device) as guard:
-            try:
-                return _run(args, dist, guard)
-            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
-                raise_if_peer_failed(err, dist.rank)
-                raise
-    finally:
-        cleanup_distributed()
+    return run_guarded(dist, lambda guard: _run(args, dist, guard))
 
 
 def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> dict[str, float]:
     device = dist.device
     args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
     exp = ExperimentDir(args.output, args.experiment)
-    exp.check(args.resume, args.overwrite)
-    resume_path = str(exp.last) if args.resume == "auto" else args.resume
-    if args.resume == "auto" and not exp.last.exists():
-        resume_path = None  # nothing to resume yet: start fresh (lets a job script always pass --resume auto)
+    resume_path = exp.check(args.resume, args.overwrite)
     logger = setup_logger("distkd.train", None, dist.is_main)  # the log file follows once all inputs are valid
     if args.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -307,9 +297,13 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student,
                      args.log_interval, args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank)
 
-    start_epoch, resumed_progress, best = 0, None, {"top1": -1.0, "epoch": -1}
+    start_epoch, resumed_progress, best = 0, None, {"metric": "top1", "value": -1.0, "at": -1}
     if resume_path:
-        start_epoch, resumed_progress, best = _resume(resume_path, trainable, optimizer, scaler, ema, logger)
+        ckpt = restore_training_state(resume_path, trainable, optimizer, scaler, ema.module if ema else None)
+        position, best = ckpt["position"], ckpt["best"]
+        start_epoch = int(position["epoch"])
+        resumed_progress = position if position.get("iteration") else None
+        logger.info(f"resumed from {resume_path} in epoch {start_epoch} after iteration {position['iteration']}")
 
     # Every input is valid: from here on the experiment folder is written.
     if dist.is_main:
@@ -343,8 +337,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
             if stop or (periodic and progress.iteration < iters):
                 check_finite()  # never checkpoint weights a non-finite step has touched
             if dist.is_main and (stop or (periodic and progress.iteration < iters)):
-                exp.save(training_state(args, trainable, optimizer, scaler, ema, epoch - 1, best,
-                                        {"epoch": epoch, **progress.state()}), is_best=False)
+                exp.save(checkpoint(args, trainable, optimizer, scaler, ema, {"epoch": epoch, **progress.state()},
+                                    best), is_best=False)
             if stop:
                 barrier()
                 raise Preempted(f"{guard.name()} received: stopped after epoch {epoch} iteration "
@@ -359,14 +353,15 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         score = stats["top1"]
         if ema is not None:  # as timm: with EMA on, the EMA weights are the ones ranked for best.pth
             row["val_top1_ema"] = score = evaluate(ema.module, val_loader, cfg)["top1"]
-        is_best = score > best["top1"]
+        is_best = score > best["value"]
         if is_best:
-            best = {"top1": score, "epoch": epoch}
-        row.update(best_top1=best["top1"], epoch_time=train["epoch_time"], rss_mb=round(current_rss_mb(), 1))
+            best = {"metric": "top1", "value": score, "at": epoch}
+        row.update(best_top1=best["value"], epoch_time=train["epoch_time"], rss_mb=round(current_rss_mb(), 1))
         logger.info(f"epoch {epoch}: val top-1 {stats['top1']:.2f} top-5 {stats['top5']:.2f} "
-                    f"(best {best['top1']:.2f} @ {best['epoch']}) {train['epoch_time']:.1f}s")
+                    f"(best {best['value']:.2f} @ {best['at']}) {train['epoch_time']:.1f}s")
         if dist.is_main:
-            exp.save(training_state(args, trainable, optimizer, scaler, ema, epoch, best), is_best)
+            exp.save(checkpoint(args, trainable, optimizer, scaler, ema, {"epoch": epoch + 1, "iteration": 0}, best),
+                     is_best)
             exp.append_metrics(row)
             exp.tensorboard({k: v for k, v in row.items() if k != "epoch" and v != ""}, epoch)
             exp.plot_curves("epoch", ["train_loss", "val_top1"])
@@ -374,49 +369,24 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
                 tracker.log(row, epoch)
     exp.close()
     if tracker is not None:
-        tracker.finish({"best_top1": best["top1"], "best_epoch": best["epoch"]})
-    logger.info(f"done: best top-1 {best['top1']:.2f} at epoch {best['epoch']}; checkpoints in {exp.path}")
-    return {**stats, "best_top1": best["top1"]}
+        tracker.finish({"best_top1": best["value"], "best_epoch": best["at"]})
+    logger.info(f"done: best top-1 {best['value']:.2f} at epoch {best['at']}; checkpoints in {exp.path}")
+    return {**stats, "best_top1": best["value"]}
 
 
-def training_state(args: argparse.Namespace, trainable: nn.ModuleDict, optimizer, scaler, ema, epoch: int,
-                   best: dict, mid_epoch: dict | None = None) -> dict:
-    """What last.pth holds: the student (under ``model``), optimizer, KD loss, scaler and EMA state,
-    the last completed ``epoch`` and, for a checkpoint inside an epoch, ``mid_epoch`` (that epoch,
-    its iterations done and running loss sums)."""
-    state = {"model": trainable["student"].state_dict(), "epoch": epoch, "best": best, "args": vars(args),
-             "optimizer": optimizer.state_dict(), "rng": rng_state()}
-    if "kd_loss" in trainable:
-        state["kd_loss"] = trainable["kd_loss"].state_dict()
-    if scaler is not None:
-        state["scaler"] = scaler.state_dict()
-    if ema is not None:
-        state["model_ema"] = ema.module.state_dict()
-    if mid_epoch is not None:
-        state["mid_epoch"] = mid_epoch
-    return state
+def checkpoint(args: argparse.Namespace, trainable: nn.ModuleDict, optimizer, scaler, ema, position: dict,
+               best: dict) -> dict:
+    """last.pth / best.pth in the shared format (:mod:`distkd.utils.training_state`); ``position``:
+    the next epoch and the iterations done in it (inside an epoch: with its running loss sums)."""
+    return training_state(trainable, optimizer, position, best, vars(args), scaler, ema.module if ema else None)
 
 
-def _resume(path: str, trainable: nn.ModuleDict, optimizer, scaler, ema, logger) -> tuple[int, dict | None, dict]:
-    """Load ``path``; returns the epoch to continue, the progress inside it (or None) and the best score."""
-    ckpt = safe_load(path, "resume checkpoint")
-    if not isinstance(ckpt, dict) or "model" not in ckpt or "epoch" not in ckpt or "optimizer" not in ckpt:
-        raise UserError(f"--resume '{path}' is not a training checkpoint of this trainer (needs model, optimizer, "
-                        "epoch); to start from weights only, use them as a teacher or start fresh")
-    load_state_dict_strict(trainable["student"], ckpt["model"], f"resume checkpoint '{path}'")
-    if "kd_loss" in trainable and "kd_loss" in ckpt:
-        trainable["kd_loss"].load_state_dict(ckpt["kd_loss"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    if scaler is not None and "scaler" in ckpt:
-        scaler.load_state_dict(ckpt["scaler"])
-    if ema is not None and "model_ema" in ckpt:
-        ema.module.load_state_dict(ckpt["model_ema"])
-    if "rng" in ckpt:
-        set_rng_state(ckpt["rng"])
-    best = dict(ckpt.get("best", {"top1": -1.0, "epoch": -1}))
-    mid = ckpt.get("mid_epoch")
-    if mid is not None:
-        logger.info(f"resumed from {path} in epoch {mid['epoch']} after iteration {mid['iteration']}")
-        return int(mid["epoch"]), mid, best
-    logger.info(f"resumed from {path} at epoch {ckpt['epoch'] + 1}")
-    return int(ckpt["epoch"]) + 1, None, best
+def current_rss_mb() -> float:
+    """Resident memory of this process in MB (Linux /proc; elsewhere the peak from getrusage)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
+
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -141,7 +141,8 @@ def _seg_model(args: dict[str, Any], role: str) -> str:
 def _segmentation_run(path: Path, args: dict[str, Any]) -> Run:
     # val_miou is a fraction; iterations count from 1 and the last one is always evaluated
     rows = [(step, 100.0 * score) for step, score in _read_metrics(path / "metrics.csv", "iteration", "val_miou")]
-    distilled = bool(args.get("teacher_model")) and (_float(args.get("lambda_kd")) or 0.0) > 0
+    weight = args.get("kd_loss_weight", args.get("lambda_kd"))  # lambda_kd: args.yaml of older runs
+    distilled = bool(args.get("teacher_model")) and (_float(weight) or 0.0) > 0
     return Run(
         path=path,
         name=path.name,

@@ -122,15 +122,15 @@ def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
     else:
         name = f"cityscapes-{short_name(model)}_{short_name(row.teacher_model)}-{role}-s{seed}"
     argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", _seg_backbone(backbone)]
-    argv += ["--data", SEG_DATA, "--student-pretrained-base", f"{SEG_CKPTS}/{backbone}-imagenet.pth", *SEG_OPTIONS]
+    argv += ["--data-path", SEG_DATA, "--student-pretrained-base", f"{SEG_CKPTS}/{backbone}-imagenet.pth", *SEG_OPTIONS]
     argv += SEG_TRAINER_OPTIONS["dist" if role == "dist" else "baseline"]
-    argv += ["--save-dir", f"{output}/{name}", "--seed", str(seed)]
+    argv += ["--output", output, "--experiment", name, "--seed", str(seed)]
     models = [model]
     if role == "dist":
         t_arch, t_backbone = _split(row.teacher_model)
         teacher_dir = f"{output}/cityscapes-{short_name(row.teacher_model)}-teacher-s0"
         argv += ["--teacher-model", t_arch, "--teacher-backbone", _seg_backbone(t_backbone)]
-        argv += ["--teacher-pretrained", f"{teacher_dir}/best.pth", "--lambda-kd", "1.0", "--eval-teacher"]
+        argv += ["--teacher-ckpt", f"{teacher_dir}/best.pth", "--kd-loss-weight", "1.0", "--eval-teacher"]
         models.append(row.teacher_model)
     return Job(name, role, row, seed, tuple(argv), None, tuple(models), f"{output}/{name}")
 

@@ -33,8 +33,7 @@ from segmentation.datasets import (
     recorded_input_format,
 )
 from segmentation.engine.inference import predict
-from segmentation.engine.metrics import ConfusionMatrix
-from segmentation.engine.records import format_iou
+from segmentation.engine.metrics import ConfusionMatrix, format_iou
 from segmentation.models import build_segmentor, load_segmentor_weights
 from segmentation.models.weights import read_weights
 
@@ -46,7 +45,7 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="as at training (default: the checkpoint's record, else resnet18_v1s / mobilenetv2); "
                         "the paper's resnet18/resnet101 are resnet18_v1s/resnet101_v1s")
     p.add_argument("--checkpoint", "--pretrained", required=True, metavar="PATH", help="best.pth / last.pth")
-    p.add_argument("--data", default="data/cityscapes", help="Cityscapes root")
+    p.add_argument("--data-path", "--data", default="data/cityscapes", help="Cityscapes root")
     p.add_argument("--split", default="val", choices=["train", "val", "test"])
     p.add_argument("--list", default=None, help="list file instead of scanning the layout")
     p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="e.g. 0.75 1.0 1.25 1.5 1.75")
@@ -92,7 +91,7 @@ def run(args: argparse.Namespace) -> dict:
     model = load_model(args, checkpoint).to(device).eval()
     del checkpoint
     logger.info("checkpoint %s, input format %s", args.checkpoint, input_format)
-    dataset = Cityscapes(args.data, args.split, args.list, EvalTransform(input_format))
+    dataset = Cityscapes(args.data_path, args.split, args.list, EvalTransform(input_format))
     loader = DataLoader(dataset, batch_size=1, sampler=ShardSampler(len(dataset), info.rank, info.world_size),
                         num_workers=args.workers)
     out_dir = Path(args.save_pred) if args.save_pred else None

@@ -8,20 +8,19 @@ several GPUs (``--batch-size`` is the global batch, split over the processes).
     loss = CE(main) + 0.4 CE(aux) + lambda_kd * (DIST(main_s, main_t) + 0.4 DIST(aux_s, aux_t))
     lr(i) = min_lr + (lr - min_lr) * (1 - i / max_iterations) ** 0.9
 
-Defaults are the paper's (``segmentation/train_kd.py`` / ``train_baseline.py`` of hunto/DIST_KD):
-deep-stem ``resnet*_v1s`` backbones, its input format (BGR minus its mean), fp32, and the settings
-in which its two trainers differ, taken from the one this run is: with a teacher weight decay 5e-4,
-validation every 400 iterations, poly floor 1e-4; without one 1e-4, 800 and no floor
-(:data:`PAPER_TRAINERS`). The launch scripts pass every value explicitly.
+Options, their paper aliases and defaults: :mod:`segmentation.config`. The experiment folder,
+checkpoint format and resume rules are the ones the classification trainer uses
+(:mod:`distkd.utils.experiment`, :mod:`distkd.utils.training_state`): ``metrics.csv`` holds one
+row per validation, ``train_log.csv`` the losses every ``--log-interval`` iterations.
 """
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
 import torch
-import yaml
+from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
@@ -30,13 +29,15 @@ from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.teacher import Teacher
 from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import barrier, cleanup_distributed, init_distributed, raise_if_peer_failed
+from distkd.utils.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from distkd.utils.nonfinite import NonFiniteWatch
-from distkd.utils.preemption import Preempted, PreemptionGuard
+from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
+from distkd.utils.training_state import restore_training_state, training_state
+from segmentation.config import parse_args
 from segmentation.datasets import (
-    INPUT_FORMATS,
+    CLASS_NAMES,
     NUM_CLASSES,
     Cityscapes,
     EvalTransform,
@@ -49,114 +50,32 @@ from segmentation.datasets import (
 )
 from segmentation.engine.inference import evaluate
 from segmentation.engine.losses import SegCrossEntropy, SegDIST
-from segmentation.engine.metrics import ConfusionMatrix
-from segmentation.engine.records import Records, format_iou
-from segmentation.engine.state import load_state, save_state
+from segmentation.engine.metrics import ConfusionMatrix, format_iou
 from segmentation.models import WithAux, build_segmentor, default_backbone, load_segmentor_weights
 from segmentation.models.weights import read_weights
-
-# The settings in which the paper's KD trainer (train_kd.py) and baseline trainer (train_baseline.py) differ.
-PAPER_TRAINERS = {
-    "kd": {"weight_decay": 5e-4, "val_interval": 400, "min_lr": 1e-4},
-    "baseline": {"weight_decay": 1e-4, "val_interval": 800, "min_lr": 0.0},
-}
-
-
-def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
-    )
-    g = p.add_argument_group("models")
-    g.add_argument("--student-model", default="deeplabv3", help="deeplabv3, psp, deeplab_mobile or psp_mobile")
-    g.add_argument("--student-backbone", default=None,
-                   help="resnet18/50/101_v1s (the paper's deep-stem resnets), resnet18/34/50/101/152 (torchvision "
-                        "7x7 stem) or mobilenetv2 (default: resnet18_v1s; mobilenetv2 for *_mobile)")
-    g.add_argument("--student-pretrained-base", default=None, metavar="PATH", help="ImageNet backbone weights")
-    g.add_argument("--teacher-model", default=None, help="distil from this model (none: train a baseline)")
-    g.add_argument("--teacher-backbone", default="resnet101_v1s")
-    g.add_argument("--teacher-pretrained", default=None, metavar="PATH",
-                   help="trained teacher: a best.pth of this trainer or the paper's released file")
-    g.add_argument("--teacher-input-format", default=None, choices=sorted(INPUT_FORMATS),
-                   help="input format the teacher was trained with (default: its checkpoint's record; paper for "
-                        "the paper's files; else --input-format); the teacher's input is converted to it")
-    g.add_argument("--no-aux", action="store_true", help="no auxiliary FCN head on the student")
-    g = p.add_argument_group("data")
-    g.add_argument("--data", default="data/cityscapes", help="Cityscapes root (leftImg8bit/, gtFine/)")
-    g.add_argument("--train-list", default=None, help="list file of training pairs (default: scan the layout)")
-    g.add_argument("--val-list", default=None, help="list file of validation pairs (default: scan the layout)")
-    g.add_argument("--crop-size", type=int, nargs=2, default=[512, 1024], metavar=("H", "W"))
-    g.add_argument("--input-format", default="paper", choices=sorted(INPUT_FORMATS),
-                   help="paper: BGR minus the paper's mean, no std (its backbone files and teacher); imagenet: RGB "
-                        "ImageNet mean/std (torchvision/timm weights)")
-    g.add_argument("--workers", "-j", type=int, default=4, help="data loading processes per GPU")
-    g = p.add_argument_group("optimisation")
-    g.add_argument("--batch-size", type=int, default=16, help="global batch, split over the processes")
-    g.add_argument("--max-iterations", type=int, default=40000)
-    g.add_argument("--lr", type=float, default=0.02)
-    g.add_argument("--min-lr", type=float, default=None,
-                   help="poly schedule floor (default: the paper's, 1e-4 with a teacher, 0 without)")
-    g.add_argument("--power", type=float, default=0.9, help="poly schedule power")
-    g.add_argument("--momentum", type=float, default=0.9)
-    g.add_argument("--weight-decay", type=float, default=None,
-                   help="default: the paper's, 5e-4 with a teacher, 1e-4 without")
-    g.add_argument("--lambda-kd", type=float, default=1.0, help="weight of the DIST loss")
-    g.add_argument("--kd-temperature", type=float, default=1.0, help="DIST tau")
-    g.add_argument("--aux-weight", type=float, default=0.4, help="weight of the aux head's CE and DIST terms")
-    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                   help="mixed precision (CUDA only); the paper trained in float32")
-    g.add_argument("--seed", type=int, default=42)
-    g = p.add_argument_group("run")
-    g.add_argument("--save-dir", default="work_dirs/seg", help="checkpoints, logs, args.yaml, metrics.csv")
-    g.add_argument("--resume", nargs="?", const="auto", default=None, metavar="PATH",
-                   help="continue from a checkpoint (no PATH: SAVE_DIR/last.pth)")
-    g.add_argument("--overwrite", action="store_true",
-                   help="start again in a save dir with checkpoints (removes them and the records)")
-    g.add_argument("--stop-iteration", type=int, default=None, help="save and stop after this iteration")
-    g.add_argument("--val-interval", type=int, default=None,
-                   help="validate every N iterations and at the end, keeping the best (default: the paper's, "
-                        "400 with a teacher, 800 without)")
-    g.add_argument("--save-interval", type=int, default=1000, help="write last.pth every N iterations")
-    g.add_argument("--log-interval", type=int, default=10)
-    g.add_argument("--eval-scales", type=float, nargs="+", default=[1.0], help="e.g. 0.75 1.0 1.25 1.5 1.75")
-    g.add_argument("--eval-flip", action="store_true", help="add horizontally flipped predictions")
-    g.add_argument("--eval-teacher", action="store_true", help="validate the teacher once before training")
-    g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    g.add_argument("--no-progress", action="store_true", help="no progress bar")
-    return p
 
 
 def poly_lr(args: argparse.Namespace, iteration: int) -> float:
     return args.min_lr + (args.lr - args.min_lr) * (1 - iteration / args.max_iterations) ** args.power
 
 
-def fill_paper_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Options left unset get the value of the paper's trainer of this kind (KD or baseline)."""
-    for name, value in PAPER_TRAINERS["kd" if args.teacher_model else "baseline"].items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    return args
-
-
-def check_args(args: argparse.Namespace, world_size: int) -> Path:
-    fill_paper_defaults(args)
+def check_args(args: argparse.Namespace, world_size: int) -> ExperimentDir:
     args.student_backbone = args.student_backbone or default_backbone(args.student_model)  # recorded in args.yaml
     if args.batch_size % world_size:
         raise UserError(f"--batch-size {args.batch_size} (global) must be divisible by the {world_size} processes")
     if args.batch_size // world_size < 2:
         raise UserError(f"--batch-size {args.batch_size} leaves one image per process; BatchNorm needs at least 2")
-    if args.teacher_model and not args.teacher_pretrained:
-        raise UserError("distillation needs the trained teacher: pass --teacher-pretrained PATH")
-    save_dir = Path(args.save_dir)
-    if args.resume == "auto":
-        args.resume = str(save_dir / "last.pth")
-    ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").check(args.resume, args.overwrite)
-    return save_dir
+    if args.teacher_model and not args.teacher_ckpt:
+        raise UserError("distillation needs the trained teacher: pass --teacher-ckpt PATH")
+    kind = "dist" if args.teacher_model else "baseline"
+    args.experiment = args.experiment or f"{args.student_model}_{args.student_backbone}-{kind}-cityscapes"
+    return ExperimentDir(args.output, args.experiment, "--experiment (or --save-dir)")
 
 
 def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_iteration: int, stop_iteration: int):
     train_transform = TrainTransform(tuple(args.crop_size), input_format=args.input_format)
-    train_set = Cityscapes(args.data, "train", args.train_list, train_transform)
-    val_set = Cityscapes(args.data, "val", args.val_list, EvalTransform(args.input_format))
+    train_set = Cityscapes(args.data_path, "train", args.train_list, train_transform)
+    val_set = Cityscapes(args.data_path, "val", args.val_list, EvalTransform(args.input_format))
     batches = IterationBatchSampler(
         len(train_set), args.batch_size // world_size, stop_iteration, start_iteration, rank, world_size, args.seed
     )
@@ -184,14 +103,14 @@ def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distill
     if not args.teacher_model:
         return Distiller(student, task_loss)
     teacher = build_segmentor(args.teacher_model, args.teacher_backbone, NUM_CLASSES)
-    checkpoint = read_weights(args.teacher_pretrained, "teacher checkpoint")
-    load_segmentor_weights(teacher, args.teacher_pretrained, "teacher checkpoint", checkpoint)
+    checkpoint = read_weights(args.teacher_ckpt, "teacher checkpoint")
+    load_segmentor_weights(teacher, args.teacher_ckpt, "teacher checkpoint", checkpoint)
     args.teacher_input_format = teacher_input_format(args, recorded_input_format(checkpoint))
     renormalize = None
     if args.teacher_input_format != args.input_format:
         renormalize = reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
     kd_loss = SegDIST(args.aux_weight, tau=args.kd_temperature)
-    return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, args.lambda_kd)
+    return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, args.kd_loss_weight)
 
 
 def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
@@ -200,31 +119,31 @@ def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
     if recorded is not None and args.teacher_input_format not in (None, recorded):
         raise UserError(
             f"--teacher-input-format {args.teacher_input_format} contradicts the teacher checkpoint "
-            f"'{args.teacher_pretrained}', trained with input format '{recorded}': drop the option"
+            f"'{args.teacher_ckpt}', trained with input format '{recorded}': drop the option"
         )
     return recorded or args.teacher_input_format or args.input_format
 
 
-def main(argv: list[str] | None = None) -> float:
-    args = get_args_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None) -> float:
+    args = parse_args(argv)
     info = init_distributed(args.device)
-    try:
-        with PreemptionGuard(info.device) as guard:
-            try:
-                return train(args, info, guard)
-            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
-                raise_if_peer_failed(err, info.rank)
-                raise
-    finally:
-        cleanup_distributed()
+    return run_guarded(info, lambda guard: train(args, info, guard))
 
 
-def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) -> float:
-    save_dir = check_args(args, info.world_size)
+def mean_over_ranks(losses: Mapping[str, Tensor]) -> dict[str, float]:
+    """The losses averaged over the processes (every rank calls this)."""
+    names = sorted(losses)
+    stacked = torch.stack([losses[n].detach().float() for n in names])
+    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
+    return dict(zip(names, (all_reduce_sum(stacked) / world).tolist()))
+
+
+def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | None = None) -> float:
+    exp = check_args(args, info.world_size)
+    resume_path = exp.check(args.resume, args.overwrite)
     if info.is_main:
-        start_over = args.overwrite and not args.resume
-        ExperimentDir(save_dir.parent, save_dir.name, "--save-dir").create(start_over=start_over)
-    logger = setup_logger("segmentation", save_dir / "log.txt" if info.is_main else None, info.is_main)
+        exp.create(start_over=args.overwrite and not resume_path)
+    logger = setup_logger("segmentation", exp.path / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
     device, amp = info.device, args.amp and info.device.type == "cuda"
     if args.amp and not amp:
@@ -238,27 +157,36 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
         trainable.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    start, best_miou = 0, -1.0
-    if args.resume:
-        start, best_miou = load_state(Path(args.resume), student, optimizer, scaler, args.input_format)
+    start, best = 0, {"metric": "miou", "value": -1.0, "at": 0}
+    if resume_path:
+        ckpt = restore_training_state(resume_path, trainable, optimizer, scaler)
+        recorded = recorded_input_format(ckpt)
+        if recorded not in (None, args.input_format):
+            raise UserError(f"resume checkpoint '{resume_path}' was trained with --input-format {recorded}, this run "
+                            f"has {args.input_format}: pass --input-format {recorded}")
+        start, best = int(ckpt["position"]["iteration"]), ckpt["best"]
         if info.rank:  # the checkpoint holds rank 0's RNG; the other ranks reseed
             torch.manual_seed(args.seed + info.rank + start)
-        logger.info("resumed from %s at iteration %d (best mIoU %.4f)", args.resume, start, best_miou)
+        logger.info("resumed from %s at iteration %d (best mIoU %.4f)", resume_path, start, best["value"])
     stop = min(args.stop_iteration or args.max_iterations, args.max_iterations)
     train_loader, val_loader = build_loaders(args, info.rank, info.world_size, start, stop)
     model = distiller
     if info.distributed:
         ids = [device.index] if device.type == "cuda" else None
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
-    records = Records(save_dir, info.is_main, fresh=not args.resume, resumed_at=start if args.resume else None)
     if info.is_main:
-        (save_dir / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
-    logger.info("student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",
-                args.student_model, args.student_backbone or "default", args.teacher_model or "none",
+        exp.write_args(args)
+        for name in ("metrics.csv", "train_log.csv"):  # rows written after the checkpoint (a kill) come again
+            exp.truncate_metrics("iteration", start, name)
+    logger.info("experiment %s | student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",
+                exp.path, args.student_model, args.student_backbone, args.teacher_model or "none",
                 len(train_loader.dataset), len(val_loader.dataset), args.max_iterations, args.batch_size)
     logger.info("input format %s%s; weight decay %g, poly floor %g, validation every %d iterations, %s",
                 args.input_format, f" (teacher: {args.teacher_input_format})" if args.teacher_model else "",
                 args.weight_decay, args.min_lr, args.val_interval, "AMP" if amp else "float32")
+
+    def checkpoint(iteration: int) -> dict:
+        return training_state(trainable, optimizer, {"iteration": iteration}, best, vars(args), scaler)
 
     def validate(net, iteration: int, name: str) -> ConfusionMatrix:
         matrix = evaluate(net, val_loader, NUM_CLASSES, device, args.eval_scales, args.eval_flip, amp,
@@ -299,31 +227,49 @@ def train(args: argparse.Namespace, info, guard: PreemptionGuard | None = None) 
         bar.update(1)
 
         if iteration % args.log_interval == 0 or iteration == stop:
-            values = records.log_train(iteration, lr, {"loss": loss, **losses})
+            values = mean_over_ranks({"loss": loss, **losses})
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
+            if info.is_main:
+                row = {"iteration": iteration, "lr": f"{lr:.6g}", **{k: values.get(k, "") for k in TRAIN_COLUMNS}}
+                exp.append_metrics(row, "train_log.csv")
+                exp.tensorboard({"train/lr": lr, **{f"train/{k}": v for k, v in values.items()}}, iteration)
             stop_if_nonfinite()
         done = iteration == args.max_iterations
         if iteration % args.val_interval == 0 or done:
             stop_if_nonfinite()
             matrix = validate(student, iteration, "val")
-            records.log_val(iteration, matrix)
             miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
-            if miou > best_miou and info.is_main:
-                best_miou = miou
-                save_state(save_dir / "best.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
-            best_miou = max(best_miou, miou)
+            if miou > best["value"]:
+                best = {"metric": "miou", "value": miou, "at": iteration}
+                if info.is_main:
+                    exp.save(checkpoint(iteration), is_best=True)
+            if info.is_main:
+                exp.append_metrics(validation_row(iteration, matrix))
+                exp.tensorboard({"val/mIoU": matrix.miou(), "val/pixel_acc": matrix.pixel_accuracy()}, iteration)
+                exp.plot_curves("iteration", ["val_miou", "val_pixel_acc"])
         pause_point(0, iteration, info.rank, guard.requested if guard else lambda: False)
         preempted = guard is not None and guard.agreed(iteration)  # every rank stops after the same iteration
         if info.is_main and (iteration % args.save_interval == 0 or iteration == stop or preempted):
             stop_if_nonfinite()
-            save_state(save_dir / "last.pth", student, optimizer, scaler, iteration, best_miou, vars(args))
+            exp.save(checkpoint(iteration), is_best=False)
         if preempted:
             barrier()
-            raise Preempted(f"{guard.name()} received: stopped after iteration {iteration}, {save_dir / 'last.pth'} "
-                            "saved; continue with --resume")
+            raise Preempted(f"{guard.name()} received: stopped after iteration {iteration}, {exp.last} saved; "
+                            "continue with --resume auto")
         if iteration == stop:
             break
     bar.close()
-    records.close()
-    logger.info("stopped at iteration %d of %d; best val mIoU %.4f", iteration, args.max_iterations, best_miou)
-    return best_miou
+    exp.close()
+    logger.info("stopped at iteration %d of %d; best val mIoU %.4f", iteration, args.max_iterations, best["value"])
+    return best["value"]
+
+
+TRAIN_COLUMNS = ("loss", "loss_ori", "loss_kd")
+
+
+def validation_row(iteration: int, matrix: ConfusionMatrix) -> dict[str, object]:
+    """One ``metrics.csv`` row: mIoU, pixel accuracy and the per-class IoU (empty: class absent)."""
+    iou = matrix.iou().tolist()
+    return {"iteration": iteration, "val_miou": f"{matrix.miou():.6f}",
+            "val_pixel_acc": f"{matrix.pixel_accuracy():.6f}",
+            **{f"iou_{name.replace(' ', '_')}": f"{v:.6f}" if v == v else "" for name, v in zip(CLASS_NAMES, iou)}}

@@ -28,9 +28,11 @@ class ExperimentDir:
     def has_checkpoint(self) -> bool:
         return self.last.exists() or self.best.exists()
 
-    def check(self, resume: str | None, overwrite: bool) -> None:
+    def check(self, resume: str | None, overwrite: bool) -> Path | None:
         """Before anything is written: refuse to start over an existing run without --resume /
-        --overwrite, and fail early if the folder cannot be created."""
+        --overwrite, fail early if the folder cannot be created; returns the checkpoint to resume
+        from: ``--resume auto`` is this experiment's last.pth, or None while there is none (a job
+        script may always pass it), else the path given."""
         if self.has_checkpoint() and not resume and not overwrite:
             raise UserError(
                 f"experiment '{self.path}' already holds checkpoints; continue it with --resume auto, "
@@ -39,6 +41,9 @@ class ExperimentDir:
         existing = next(p for p in (self.path, *self.path.parents) if p.exists())
         if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
             raise UserError(f"cannot create experiment folder '{self.path}': '{existing}' is not a writable folder")
+        if resume == "auto":
+            return self.last if self.last.exists() else None
+        return Path(resume) if resume else None
 
     def create(self, start_over: bool) -> None:
         """Create the folder (``start_over`` removes an earlier run's checkpoints, metrics, logs, TensorBoard)."""
@@ -61,10 +66,11 @@ class ExperimentDir:
     def write_yaml(self, name: str, data: Mapping[str, Any]) -> None:
         (self.path / name).write_text(yaml.safe_dump(dict(data), sort_keys=False))
 
-    def append_metrics(self, row: Mapping[str, Any]) -> None:
-        """Append a row to metrics.csv (header from the first row); a resumed run drops later rows."""
-        new = not self.metrics.exists()
-        with open(self.metrics, "a", newline="") as f:
+    def append_metrics(self, row: Mapping[str, Any], name: str = "metrics.csv") -> None:
+        """Append a row to a CSV file of the folder (header from the first row)."""
+        path = self.path / name
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(row))
             if new:
                 writer.writeheader()
@@ -72,16 +78,18 @@ class ExperimentDir:
             f.flush()
             os.fsync(f.fileno())
 
-    def truncate_metrics(self, key: str, last_kept: int) -> None:
-        """Keep only rows with ``row[key] <= last_kept`` (rows of an epoch lost to a crash go)."""
-        if not self.metrics.exists():
+    def truncate_metrics(self, key: str, last_kept: int, name: str = "metrics.csv") -> None:
+        """Keep only rows with ``row[key] <= last_kept``: at resume, rows written after the checkpoint
+        (a crash or kill) go, so that the resumed run writes each row once."""
+        path = self.path / name
+        if not path.exists():
             return
-        with open(self.metrics, newline="") as f:
+        with open(path, newline="") as f:
             rows = list(csv.DictReader(f))
         if not rows:
             return
         kept = [r for r in rows if int(float(r[key])) <= last_kept]
-        with open(self.metrics, "w", newline="") as f:
+        with open(path, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(kept)
@@ -135,13 +143,3 @@ class ExperimentDir:
         if self._writer is not None:
             self._writer.close()
 
-
-def current_rss_mb() -> float:
-    """Resident memory of this process in MB (Linux /proc; elsewhere the peak from getrusage)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

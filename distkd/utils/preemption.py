@@ -10,10 +10,14 @@ same command with ``--resume auto``; ``tools/slurm_train.sh`` requeues it).
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from types import FrameType
+from typing import TypeVar
 
 import torch
 import torch.distributed as dist
+
+from distkd.utils.distributed import DistInfo, cleanup_distributed, raise_if_peer_failed
 
 PREEMPTED_EXIT_CODE = 75
 AGREE_EVERY = 20  # iterations between the ranks' agreements: seconds, well inside slurm's warning time
@@ -60,3 +64,20 @@ class PreemptionGuard:
 
     def name(self) -> str:
         return signal.Signals(self.received).name if self.received is not None else "a signal on another rank"
+
+
+T = TypeVar("T")
+
+
+def run_guarded(info: DistInfo, train: Callable[[PreemptionGuard], T]) -> T:
+    """A trainer's body: ``train(guard)`` under a :class:`PreemptionGuard`; an error caused by a
+    failed peer rank becomes one line naming it; the process group is torn down at the end."""
+    try:
+        with PreemptionGuard(info.device) as guard:
+            try:
+                return train(guard)
+            except BaseException as err:  # inside the guard: torchrun's SIGTERM to the survivors waits
+                raise_if_peer_failed(err, info.rank)
+                raise
+    finally:
+        cleanup_distributed()

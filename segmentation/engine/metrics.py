@@ -10,6 +10,7 @@ import torch
 from torch import Tensor
 
 from distkd.utils.distributed import all_reduce_sum
+from segmentation.datasets import CLASS_NAMES
 
 
 class ConfusionMatrix:
@@ -41,3 +42,11 @@ class ConfusionMatrix:
     def pixel_accuracy(self) -> float:
         total = self.matrix.sum()
         return float(self.matrix.diag().sum().double() / total) if total > 0 else float("nan")
+
+
+def format_iou(iou: Tensor) -> str:
+    """Per-class IoU as ``name value`` lines (``-`` for classes with no IoU)."""
+    return "\n".join(
+        f"  {name:<14} {value:.4f}" if value == value else f"  {name:<14} -"
+        for name, value in zip(CLASS_NAMES, iou.tolist())
+    )

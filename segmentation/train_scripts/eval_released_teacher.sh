@@ -11,4 +11,4 @@ CKPTS=${CKPTS:-ckpts}
 torchrun --nproc_per_node "$GPUS" tools/test_seg.py \
     --model deeplabv3 --backbone resnet101_v1s \
     --checkpoint "$CKPTS/deeplabv3_resnet101_citys_best_model.pth" \
-    --data "$DATA" --split val "$@"
+    --data-path "$DATA" --split val "$@"

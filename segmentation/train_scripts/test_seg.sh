@@ -16,4 +16,4 @@ if [ "$SPLIT" = test ]; then extra+=(--save-pred "${PRED_DIR:-work_dirs/seg/test
 torchrun --nproc_per_node "$GPUS" tools/test_seg.py \
     --model "${MODEL:-deeplabv3}" \
     --checkpoint "${CKPT:?set CKPT to a checkpoint}" \
-    --data "${DATA:-data/cityscapes}" --split "$SPLIT" --scales "${scales[@]}" "${extra[@]}" "$@"
+    --data-path "${DATA:-data/cityscapes}" --split "$SPLIT" --scales "${scales[@]}" "${extra[@]}" "$@"

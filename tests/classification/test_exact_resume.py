@@ -41,7 +41,7 @@ def test_sigkill_in_epoch_2_after_a_mid_epoch_checkpoint_resumes_exactly(tmp_pat
     killed.send_signal(signal.SIGKILL)
     killed.wait()
     ckpt = torch.load(tmp_path / "killed" / "last.pth", weights_only=True)
-    assert (ckpt["epoch"], ckpt["mid_epoch"]["epoch"], ckpt["mid_epoch"]["iteration"]) == (0, 1, 3)
+    assert (ckpt["position"]["epoch"], ckpt["position"]["iteration"]) == (1, 3)
     resumed = _spawn(tmp_path, "killed", *run, "--resume", "auto")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
@@ -61,7 +61,7 @@ def test_sigterm_mid_epoch_saves_exits_75_and_resumes_exactly(tmp_path, folder):
     assert stopped.wait(timeout=120) == PREEMPTED_EXIT_CODE
     assert "pre-empted: SIGTERM received" in stopped.stderr.read()
     ckpt = torch.load(tmp_path / "stopped" / "last.pth", weights_only=True)
-    assert (ckpt["mid_epoch"]["epoch"], ckpt["mid_epoch"]["iteration"]) == (1, 4)
+    assert (ckpt["position"]["epoch"], ckpt["position"]["iteration"]) == (1, 4)
     resumed = _spawn(tmp_path, "stopped", *run, "--resume", "auto")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert straight.wait(timeout=300) == 0, straight.stderr.read()

@@ -109,7 +109,7 @@ def test_disk_full_during_save_keeps_the_previous_checkpoint(tmp_path, monkeypat
         run_cli(lambda: run_quick(tmp_path, "--epochs", "2", "--resume", "auto"))
     assert "No space left on device" in capsys.readouterr().err
     monkeypatch.undo()
-    assert torch.load(tmp_path / "e" / "last.pth", weights_only=True)["epoch"] == 0
+    assert torch.load(tmp_path / "e" / "last.pth", weights_only=True)["position"] == {"epoch": 1, "iteration": 0}
     assert not list((tmp_path / "e").glob(".*.tmp"))
 
 
@@ -119,7 +119,7 @@ def test_non_finite_loss_stops_naming_the_iteration_and_keeps_the_last_good_chec
         run_cli(lambda: run_quick(tmp_path, "--epochs", "2", "--resume", "auto", "--lr", "1e30",
                                   "--warmup-epochs", "0"))
     assert re.search(r"non-finite loss at epoch 1 iteration \d", capsys.readouterr().err)
-    assert torch.load(tmp_path / "e" / "last.pth", weights_only=True)["epoch"] == 0
+    assert torch.load(tmp_path / "e" / "last.pth", weights_only=True)["position"] == {"epoch": 1, "iteration": 0}
 
 
 def test_memory_does_not_grow_across_epochs(tmp_path):
@@ -164,7 +164,7 @@ def test_sigkill_mid_epoch_then_resume_matches_an_uninterrupted_run(tmp_path):
     wait_paused(tmp_path, "killed", killed)
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    assert torch.load(tmp_path / "killed" / "last.pth", weights_only=True)["epoch"] == 0  # intact, loadable
+    assert torch.load(tmp_path / "killed" / "last.pth", weights_only=True)["position"]["epoch"] == 1  # intact
     resumed = _spawn(tmp_path, "killed", "--resume", "auto")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
     assert straight.wait(timeout=300) == 0, straight.stderr.read()
@@ -186,4 +186,4 @@ def test_ctrl_c_stops_workers_cleanly_and_the_run_resumes(tmp_path):
     assert leftover == [], "data-loader workers outlived the run"
     resumed = _spawn(tmp_path, "int", "-j", "2", "--resume", "auto")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
-    assert torch.load(tmp_path / "int" / "last.pth", weights_only=True)["epoch"] == 2
+    assert torch.load(tmp_path / "int" / "last.pth", weights_only=True)["position"]["epoch"] == 3

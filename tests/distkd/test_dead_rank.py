@@ -33,4 +33,4 @@ def test_a_rank_that_raises_stops_the_job_within_60_s_and_rank_0_names_it(tmp_pa
     assert proc.returncode != 0 and time.time() - start < 60
     assert "error: rank 1 failed (RuntimeError: test failure injected on rank 1" in stderr, stderr[-3000:]
     state = torch.load(last, weights_only=True)
-    assert (state["epoch"], state["mid_epoch"]["iteration"]) == (-1, 2)
+    assert (state["position"]["epoch"], state["position"]["iteration"]) == (0, 2)

@@ -180,20 +180,20 @@ def test_cityscapes_rows_map_to_commands(monkeypatch, capsys):
         assert (_option(base, "--weight-decay"), _option(base, "--val-interval"), _option(base, "--min-lr")) == \
             ("1e-4", "800", "0")
         assert "--no-amp" in dist and _option(dist, "--student-pretrained-base") == "ckpts/resnet18-imagenet.pth"
-        assert _option(dist, "--teacher-pretrained") == "experiments/cityscapes-dlv3r101-teacher-s0/best.pth"
+        assert _option(dist, "--teacher-ckpt") == "experiments/cityscapes-dlv3r101-teacher-s0/best.pth"
     teacher = commands[0]
-    assert (_option(teacher, "--student-backbone"), _option(teacher, "--save-dir")) == \
-        ("resnet101_v1s", "experiments/cityscapes-dlv3r101-teacher-s0")
+    assert (_option(teacher, "--student-backbone"), _option(teacher, "--output"), _option(teacher, "--experiment")) \
+        == ("resnet101_v1s", "experiments", "cityscapes-dlv3r101-teacher-s0")
     if not (ROOT / "segmentation").is_dir():
         pytest.skip("segmentation/ is not in this tree yet: script existence not checked")
     for argv in commands:
         script = next(arg for arg in argv if arg.endswith(".py"))
         assert (ROOT / script).is_file(), script
-    from segmentation.train import get_args_parser
+    from segmentation.config import parse_args
 
     for argv in commands:  # the segmentation trainer's parser accepts every command
-        args = get_args_parser().parse_args(argv[argv.index(SEG_SCRIPT) + 1:])
-        assert args.save_dir == _option(argv, "--save-dir") and args.seed == 0
+        args = parse_args(argv[argv.index(SEG_SCRIPT) + 1:])
+        assert args.experiment == _option(argv, "--experiment") and args.seed == 0
 
 
 def test_coco_rows_map_to_commands(monkeypatch, capsys):

@@ -78,7 +78,7 @@ def test_checkpoint_is_evaluated_with_the_format_it_was_trained_with(cityscapes,
     save = tmp_path / "run"
     main(["--data", str(cityscapes), "--save-dir", str(save), *TINY, "--student-backbone", "resnet18",
           "--input-format", "imagenet"])  # fmt: skip
-    assert safe_load(save / "best.pth")["input_format"] == "imagenet"
+    assert recorded_input_format(safe_load(save / "best.pth")) == "imagenet"
     assert yaml.safe_load((save / "args.yaml").read_text())["input_format"] == "imagenet"
 
     used = []

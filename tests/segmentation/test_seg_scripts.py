@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from segmentation import test as seg_test
+from segmentation import config as seg_config
 from segmentation import train as seg_train
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +45,7 @@ def run_script(script: Path, tmp_path: Path, **env_extra: str) -> list[str]:
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
 def test_script_options_parse(script, tmp_path):
     tool, *options = run_script(script, tmp_path, CKPT="x.pth", FLIP="1", SCALES="0.75 1.0")
-    parser = seg_train.get_args_parser() if tool.endswith("train_seg.py") else seg_test.get_args_parser()
+    parser = seg_config.get_args_parser() if tool.endswith("train_seg.py") else seg_test.get_args_parser()
     parsed = parser.parse_args(options)
     if tool.endswith("test_seg.py") and script.name == "test_seg.sh":
         assert parsed.flip and parsed.scales == [0.75, 1.0]
@@ -61,15 +62,15 @@ def test_paper_scripts_run_the_paper_settings(name, tmp_path):
     assert tool == "tools/train_seg.py"
     for option in EXPLICIT:
         assert option in options, f"{name} leaves {option} to a parser default"
-    args = seg_train.fill_paper_defaults(seg_train.get_args_parser().parse_args(options))
+    args = seg_config.fill_paper_defaults(seg_config.get_args_parser().parse_args(options))
     assert (args.student_model, args.student_backbone) == (model, backbone)
     assert args.student_pretrained_base == f"ck/{imagenet_file}"
     assert {k: getattr(args, k) for k in settings} == settings
     assert {k: getattr(args, k) for k in COMMON} == COMMON
     if name.startswith("train_kd/"):
         assert (args.teacher_model, args.teacher_backbone) == ("deeplabv3", "resnet101_v1s")
-        assert args.teacher_pretrained == "ck/deeplabv3_resnet101_citys_best_model.pth"  # the released teacher
-        assert args.teacher_input_format == "paper" and (args.lambda_kd, args.kd_temperature) == (1.0, 1.0)
+        assert args.teacher_ckpt == "ck/deeplabv3_resnet101_citys_best_model.pth"  # the released teacher
+        assert args.teacher_input_format == "paper" and (args.kd_loss_weight, args.kd_temperature) == (1.0, 1.0)
     else:
         assert args.teacher_model is None
 
@@ -83,9 +84,9 @@ def test_released_teacher_evaluation_script(tmp_path):
 
 
 def test_parser_defaults_are_the_paper_trainers():
-    parse = seg_train.get_args_parser().parse_args
-    kd = seg_train.fill_paper_defaults(parse(["--teacher-model", "deeplabv3"]))
-    base = seg_train.fill_paper_defaults(parse([]))
+    parse = seg_config.get_args_parser().parse_args
+    kd = seg_config.fill_paper_defaults(parse(["--teacher-model", "deeplabv3"]))
+    base = seg_config.fill_paper_defaults(parse([]))
     assert {k: getattr(kd, k) for k in KD} == KD and {k: getattr(base, k) for k in BASELINE} == BASELINE
     assert kd.input_format == base.input_format == "paper" and kd.teacher_backbone == "resnet101_v1s"
     assert seg_train.poly_lr(base, 40000) == 0.0 and seg_train.poly_lr(kd, 40000) == pytest.approx(1e-4)

@@ -51,7 +51,7 @@ def test_kd_iterations_decrease_dist(cityscapes, tmp_path, teacher_ckpt):
     for name in ("args.yaml", "last.pth", "best.pth", "log.txt"):
         assert (save / name).is_file()
     state = safe_load(save / "last.pth")
-    assert state["iteration"] == 8 and not any(k.startswith("teacher") for k in state["model"])
+    assert state["position"]["iteration"] == 8 and not any(k.startswith("teacher") for k in state["model"])
 
     # the checkpoint evaluates with tools/test_seg.py and writes palette PNGs holding label ids
     out = seg_test.main(["--model", "psp", "--backbone", "resnet18", "--checkpoint", str(save / "best.pth"),
@@ -73,10 +73,10 @@ def test_resume_continues_at_the_right_iteration(cityscapes, tmp_path):
     main([*common, "--save-dir", str(tmp_path / "full")])
     main([*common, "--save-dir", str(tmp_path / "split"), "--stop-iteration", "2"])
     half = safe_load(tmp_path / "split" / "last.pth")
-    assert half["iteration"] == 2
+    assert half["position"]["iteration"] == 2
     main([*common, "--save-dir", str(tmp_path / "split"), "--resume"])
     full, split = safe_load(tmp_path / "full" / "last.pth"), safe_load(tmp_path / "split" / "last.pth")
-    assert split["iteration"] == 4
+    assert split["position"]["iteration"] == 4
     assert [r["iteration"] for r in rows(tmp_path / "split" / "train_log.csv")] == ["1", "2", "3", "4"]
     for key, value in full["model"].items():
         torch.testing.assert_close(split["model"][key], value, msg=key)
@@ -89,10 +89,14 @@ def test_resume_continues_at_the_right_iteration(cityscapes, tmp_path):
 
 def test_refusals_are_one_line_errors(cityscapes, tmp_path, teacher_ckpt):
     common = ["--data", str(cityscapes), "--max-iterations", "1", *TINY]
-    main([*common, "--save-dir", str(tmp_path / "run")])
+    # the documented names, and --resume on a fresh experiment starts it (as the classification trainer)
+    main(["--data-path", str(cityscapes), "--max-iterations", "1", *TINY, "--output", str(tmp_path),
+          "--experiment", "run", "--resume"])  # fmt: skip
+    assert safe_load(tmp_path / "run" / "last.pth")["position"] == {"iteration": 1}
+    assert (tmp_path / "run" / "curves.png").is_file() and (tmp_path / "run" / "tb").is_dir()
     with pytest.raises(UserError, match="--resume"):
         main([*common, "--save-dir", str(tmp_path / "run")])
-    with pytest.raises(UserError, match="--teacher-pretrained"):
+    with pytest.raises(UserError, match="--teacher-ckpt"):
         main([*common, "--save-dir", str(tmp_path / "kd"), "--teacher-model", "deeplabv3"])
     with pytest.raises(UserError, match="missing keys"):  # deeplabv3 weights for a psp teacher
         main([*common, "--save-dir", str(tmp_path / "kd"), "--teacher-model", "psp", "--teacher-backbone",
@@ -116,7 +120,7 @@ def test_two_process_gloo_run(cityscapes, tmp_path, teacher_ckpt):
         raise
     assert proc.returncode == 0, stderr[-3000:]
     assert [r["iteration"] for r in rows(tmp_path / "ddp" / "metrics.csv")] == ["2"]
-    assert safe_load(tmp_path / "ddp" / "last.pth")["iteration"] == 2
+    assert safe_load(tmp_path / "ddp" / "last.pth")["position"]["iteration"] == 2
 
 
 @pytest.mark.slow
@@ -136,7 +140,7 @@ def test_sigterm_saves_exits_75_and_the_run_resumes_exactly(cityscapes, tmp_path
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=120) == PREEMPTED_EXIT_CODE
     assert "pre-empted: SIGTERM received" in proc.stderr.read()
-    assert safe_load(tmp_path / "split" / "last.pth")["iteration"] == 2
+    assert safe_load(tmp_path / "split" / "last.pth")["position"]["iteration"] == 2
     main([*common, "--save-dir", str(tmp_path / "split"), "--resume"])
     full, split = safe_load(tmp_path / "full" / "last.pth"), safe_load(tmp_path / "split" / "last.pth")
     for key, value in full["model"].items():
@@ -149,4 +153,4 @@ def test_non_finite_loss_stops_naming_the_iteration_and_keeps_the_last_good_chec
             "--log-interval", "3", "--save-interval", "1", "--lr", "1e30", "--student-backbone", "resnet18"]
     with pytest.raises(UserError, match=r"non-finite loss at iteration 2 \(loss_ori=(nan|inf)"):
         main(args)  # iteration 2 is no logging point: the device flag names it at the next save
-    assert safe_load(save / "last.pth")["iteration"] == 1
+    assert safe_load(save / "last.pth")["position"]["iteration"] == 1

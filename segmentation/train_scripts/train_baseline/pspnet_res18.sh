@@ -12,8 +12,8 @@ CKPTS=${CKPTS:-ckpts}
 torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
     --student-model psp --student-backbone resnet18_v1s \
     --student-pretrained-base "$CKPTS/resnet18-imagenet.pth" \
-    --data "$DATA" --input-format paper --crop-size 512 1024 \
-    --save-dir work_dirs/seg/pspnet_r18 \
+    --data-path "$DATA" --input-format paper --crop-size 512 1024 \
+    --output work_dirs/seg --experiment pspnet_r18 \
     --batch-size 16 --max-iterations 40000 --lr 0.02 --momentum 0.9 --weight-decay 1e-4 \
     --min-lr 0 --power 0.9 --aux-weight 0.4 --no-amp \
     --val-interval 800 "$@"

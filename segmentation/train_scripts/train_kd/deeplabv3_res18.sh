@@ -13,12 +13,12 @@ CKPTS=${CKPTS:-ckpts}
 TEACHER_CKPT=${TEACHER_CKPT:-$CKPTS/deeplabv3_resnet101_citys_best_model.pth}
 torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
     --teacher-model deeplabv3 --teacher-backbone resnet101_v1s \
-    --teacher-pretrained "$TEACHER_CKPT" --teacher-input-format paper \
+    --teacher-ckpt "$TEACHER_CKPT" --teacher-input-format paper \
     --student-model deeplabv3 --student-backbone resnet18_v1s \
     --student-pretrained-base "$CKPTS/resnet18-imagenet.pth" \
-    --data "$DATA" --input-format paper --crop-size 512 1024 \
-    --save-dir work_dirs/seg/dist_dv3-r101_dv3-r18 \
+    --data-path "$DATA" --input-format paper --crop-size 512 1024 \
+    --output work_dirs/seg --experiment dist_dv3-r101_dv3-r18 \
     --batch-size 16 --max-iterations 40000 --lr 0.02 --momentum 0.9 --weight-decay 5e-4 \
     --min-lr 1e-4 --power 0.9 --aux-weight 0.4 --no-amp \
-    --lambda-kd 1.0 --kd-temperature 1.0 \
+    --kd-loss-weight 1.0 --kd-temperature 1.0 \
     --val-interval 400 --eval-teacher "$@"

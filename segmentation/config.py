@@ -1,0 +1,110 @@
+"""Options of the segmentation trainer and YAML configs, with the classification trainer's names.
+
+YAML and precedence as both trainers (:mod:`distkd.utils.config`): defaults < ``-c`` YAML < the
+command line. The experiment options (``--output``, ``--experiment``, ``--resume``, ``--overwrite``,
+``--log-interval``, ``--save-interval``) are the shared ones. Where the paper's segmentation
+trainer (``train_kd.py`` of hunto/DIST_KD) named a thing differently, its name is an accepted
+alias: ``--data`` (``--data-path``), ``--teacher-pretrained`` (``--teacher-ckpt``), ``--lambda-kd``
+(``--kd-loss-weight``), ``--log-iter``, ``--val-per-iters``, ``--save-per-iters``, and ``--save-dir``
+(the experiment folder itself). Its ``--log-dir``, ``--gpu-id`` and ``--local-rank`` are accepted
+and change nothing (the log is the experiment's ``log.txt``; torchrun assigns the GPUs).
+
+Defaults are the paper's, and where its two trainers differ, the one this run is: with a teacher
+weight decay 5e-4, validation every 400 iterations, poly floor 1e-4; without one 1e-4, 800 and no
+floor (:data:`PAPER_TRAINERS`). The launch scripts pass every value explicitly.
+"""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from distkd.utils.config import add_experiment_options, parse_with_config
+from segmentation.datasets import INPUT_FORMATS
+
+# The settings in which the paper's KD trainer (train_kd.py) and baseline trainer (train_baseline.py) differ.
+PAPER_TRAINERS = {
+    "kd": {"weight_decay": 5e-4, "val_interval": 400, "min_lr": 1e-4},
+    "baseline": {"weight_decay": 1e-4, "val_interval": 800, "min_lr": 0.0},
+}
+
+
+def get_args_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled with DIST",
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                                epilog="Every --long-option may also be written with underscores.")
+    p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (the command line wins)")
+    g = p.add_argument_group("models")
+    g.add_argument("--student-model", default="deeplabv3", help="deeplabv3, psp, deeplab_mobile or psp_mobile")
+    g.add_argument("--student-backbone", default=None,
+                   help="resnet18/50/101_v1s (the paper's deep-stem resnets), resnet18/34/50/101/152 (torchvision "
+                        "7x7 stem) or mobilenetv2 (default: resnet18_v1s; mobilenetv2 for *_mobile)")
+    g.add_argument("--student-pretrained-base", default=None, metavar="PATH", help="ImageNet backbone weights")
+    g.add_argument("--teacher-model", default=None, help="distil from this model (none: train a baseline)")
+    g.add_argument("--teacher-backbone", default="resnet101_v1s")
+    g.add_argument("--teacher-ckpt", "--teacher-pretrained", default=None, metavar="PATH",
+                   help="trained teacher: a best.pth of this trainer or the paper's released file")
+    g.add_argument("--teacher-input-format", default=None, choices=sorted(INPUT_FORMATS),
+                   help="input format the teacher was trained with (default: its checkpoint's record; paper for "
+                        "the paper's files; else --input-format); the teacher's input is converted to it")
+    g.add_argument("--no-aux", action="store_true", help="no auxiliary FCN head on the student")
+    g = p.add_argument_group("data")
+    g.add_argument("--data-path", "--data", default="data/cityscapes", help="Cityscapes root (leftImg8bit/, gtFine/)")
+    g.add_argument("--train-list", default=None, help="list file of training pairs (default: scan the layout)")
+    g.add_argument("--val-list", default=None, help="list file of validation pairs (default: scan the layout)")
+    g.add_argument("--crop-size", type=int, nargs=2, default=[512, 1024], metavar=("H", "W"))
+    g.add_argument("--input-format", default="paper", choices=sorted(INPUT_FORMATS),
+                   help="paper: BGR minus the paper's mean, no std (its backbone files and teacher); imagenet: RGB "
+                        "ImageNet mean/std (torchvision/timm weights)")
+    g.add_argument("--workers", "-j", type=int, default=4, help="data loading processes per GPU")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--batch-size", type=int, default=16, help="global batch, split over the processes")
+    g.add_argument("--max-iterations", type=int, default=40000)
+    g.add_argument("--lr", type=float, default=0.02)
+    g.add_argument("--min-lr", type=float, default=None,
+                   help="poly schedule floor (default: the paper's, 1e-4 with a teacher, 0 without)")
+    g.add_argument("--power", type=float, default=0.9, help="poly schedule power")
+    g.add_argument("--momentum", type=float, default=0.9)
+    g.add_argument("--weight-decay", type=float, default=None,
+                   help="default: the paper's, 5e-4 with a teacher, 1e-4 without")
+    g.add_argument("--kd-loss-weight", "--lambda-kd", type=float, default=1.0, help="weight of the DIST loss")
+    g.add_argument("--kd-temperature", type=float, default=1.0, help="DIST tau")
+    g.add_argument("--aux-weight", type=float, default=0.4, help="weight of the aux head's CE and DIST terms")
+    g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
+                   help="mixed precision (CUDA only); the paper trained in float32")
+    g.add_argument("--seed", type=int, default=42)
+    g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    add_experiment_options(p, log_interval=10, save_interval=1000,
+                           aliases={"log_interval": ["--log-iter"], "save_interval": ["--save-per-iters"]})
+    g = p.add_argument_group("run")
+    g.add_argument("--save-dir", default=None, metavar="DIR",
+                   help="the paper's name: the experiment folder itself (= --output PARENT --experiment NAME)")
+    g.add_argument("--stop-iteration", type=int, default=None, help="save and stop after this iteration")
+    g.add_argument("--val-interval", "--val-per-iters", type=int, default=None,
+                   help="validate every N iterations and at the end, keeping the best (default: the paper's, "
+                        "400 with a teacher, 800 without)")
+    g.add_argument("--eval-scales", type=float, nargs="+", default=[1.0], help="e.g. 0.75 1.0 1.25 1.5 1.75")
+    g.add_argument("--eval-flip", action="store_true", help="add horizontally flipped predictions")
+    g.add_argument("--eval-teacher", action="store_true", help="validate the teacher once before training")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    for name in ("--log-dir", "--gpu-id", "--local-rank"):  # the paper's launch options: no effect here
+        g.add_argument(name, default=None, help=argparse.SUPPRESS)
+    return p
+
+
+def fill_paper_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Options left unset get the value of the paper's trainer of this kind (KD or baseline)."""
+    for name, value in PAPER_TRAINERS["kd" if args.teacher_model else "baseline"].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    return args
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Options of ``argv`` (defaults < YAML < command line), with the paper's defaults filled in and
+    ``--save-dir`` turned into ``--output`` / ``--experiment``."""
+    args = fill_paper_defaults(parse_with_config(get_args_parser(), argv))
+    if args.save_dir:
+        save_dir = Path(args.save_dir)
+        args.output, args.experiment = str(save_dir.parent), save_dir.name
+    return args
