@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from segmentation import test as seg_test
 from segmentation import config as seg_config
+from segmentation import test as seg_test
 from segmentation import train as seg_train
 
 ROOT = Path(__file__).resolve().parents[2]
