@@ -8,7 +8,9 @@ For each pair, on one batch, medians over ``--repeats`` interleaved rounds of:
     sum of the loss dict, backward, SGD step (what the trainer does per batch). ``--kd-loss kd``
     times KL KD instead. On CUDA the table adds the peak memory allocated during (a) and (c);
 (d) the KD loss alone, forward + backward, on logits of the step's shape (batch x classes):
-    ``d / c`` is the loss's share of the KD step.
+    ``d / c`` is the loss's share of the KD step;
+(e) the trainer's per-step reseeding (``seed_everything(step_seed(...))``, which makes mixup /
+    cutmix / dropout depend on (seed, epoch, iteration, rank) only, for exact resume): ``e / c``.
 
 Target: (c) <= 1.03 x ((a) + (b)). Both networks use the same memory format (``--channels-last``)
 and autocast dtype (``--amp``: bfloat16).
@@ -38,6 +40,8 @@ from classification.models import build_model  # noqa: E402
 from distkd.distiller import Distiller  # noqa: E402
 from distkd.errors import UserError  # noqa: E402
 from distkd.losses import build_kd_loss  # noqa: E402
+from distkd.utils.rng import seed_everything  # noqa: E402
+from distkd.utils.sampling import step_seed  # noqa: E402
 
 DEFAULT_PAIRS = "tv_resnet18:tv_resnet34,cifar_resnet8x4:cifar_resnet32x4"
 SMOKE_PAIRS = "tv_resnet18:tv_resnet18"
@@ -88,6 +92,10 @@ class StepBench:
         logits_s = self.logits_t.flip(0).requires_grad_()
         self.kd_loss(logits_s, self.logits_t).backward()
 
+    def reseed(self) -> None:
+        self.iteration = getattr(self, "iteration", 0) + 1
+        seed_everything(step_seed(0, 0, self.iteration))
+
     def kd_step(self) -> None:
         with self.autocast():
             losses = self.distiller(self.images, self.targets)
@@ -124,7 +132,8 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
         student, teacher = student.to(memory_format=torch.channels_last), teacher.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
     bench = StepBench(student, teacher, images, targets, args.amp, args.kd_loss)
-    steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step, "d": bench.loss_only}
+    steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step, "d": bench.loss_only,
+             "e": bench.reseed}
     for fn in steps.values():  # warm-up
         fn()
     times: dict[str, list[float]] = {k: [] for k in steps}
@@ -142,7 +151,7 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
 
 def format_table(rows: list[tuple[str, dict | str]]) -> str:
     head = ["student : teacher", "batch", "(a) student step ms", "(b) teacher fwd ms", "(c) KD step ms",
-            "c / (a+b)", "(c) img/s", "(d) loss ms", "loss share d / c", "peak MiB a / c"]
+            "c / (a+b)", "(c) img/s", "(d) loss ms", "loss share d / c", "reseed share e / c", "peak MiB a / c"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for pair, r in rows:
         if isinstance(r, str):
@@ -150,7 +159,7 @@ def format_table(rows: list[tuple[str, dict | str]]) -> str:
             continue
         cells = [pair, f"{r['batch']}x{r['image']}px", f"{r['a']:.1f}", f"{r['b']:.1f}", f"{r['c']:.1f}",
                  f"{r['c'] / (r['a'] + r['b']):.3f}", f"{1e3 * r['batch'] / r['c']:.1f}", f"{r['d']:.2f}",
-                 f"{100 * r['d'] / r['c']:.2f} %",
+                 f"{100 * r['d'] / r['c']:.2f} %", f"{100 * r['e'] / r['c']:.3f} %",
                  f"{r['peak']['a']:.0f} / {r['peak']['c']:.0f}" if r["peak"] else "(CUDA only)"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
