@@ -1,11 +1,11 @@
 """Train a Cityscapes segmentation network, alone (baseline / teacher) or distilled with DIST.
 
-Read top to bottom: options, then ``main``: data, models, optimizer, resume, the iteration loop
+Read top to bottom: ``main`` and ``train``: data, models, optimizer, resume, the iteration loop
 with poly learning rate, periodic validation (mIoU) and atomic checkpoints. A run with
 ``--teacher-model`` distils; without one it trains a baseline. Launch with ``torchrun`` for
 several GPUs (``--batch-size`` is the global batch, split over the processes).
 
-    loss = CE(main) + 0.4 CE(aux) + lambda_kd * (DIST(main_s, main_t) + 0.4 DIST(aux_s, aux_t))
+    loss = CE(main) + 0.4 CE(aux) + kd_loss_weight * (DIST(main_s, main_t) + 0.4 DIST(aux_s, aux_t))
     lr(i) = min_lr + (lr - min_lr) * (1 - i / max_iterations) ** 0.9
 
 Options, their paper aliases and defaults: :mod:`segmentation.config`. The experiment folder,
