@@ -91,7 +91,7 @@ def trainer_args(root: Path, workers: int, opts: argparse.Namespace) -> argparse
     if opts.aa:
         argv += ["--aa", opts.aa]
     if opts.reprob:
-        argv += ["--reprob", str(opts.reprob)]
+        argv += ["--reprob", str(opts.reprob), "--remode", opts.remode]
     return parse_args(argv)
 
 
@@ -176,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu or cuda")
     parser.add_argument("--aa", default=None, help="timm auto-augment policy, e.g. rand-m9-mstd0.5 (dist_b2)")
     parser.add_argument("--reprob", type=float, default=0.0, help="random erasing probability (dist_b2: 0.2)")
+    parser.add_argument("--remode", default="pixel", help="random erasing mode (dist_b2: pixel)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch.set_num_threads in the main process (1, as in a DataLoader worker)")
     parser.add_argument("--root", default=None, help="write the JPEGs here (kept) instead of a temp folder")
@@ -206,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
         print(machine_header(torch.device("cpu")) + f" | {os.cpu_count()} CPUs for workers | batches to {device}")
         print(f"{opts.images} JPEGs {width}x{height} (mean {jpeg_kb:.0f} KiB, written in "
               f"{time.perf_counter() - start:.1f}s) -> train crop {opts.image_size}, aa={opts.aa} "
-              f"reprob={opts.reprob}; {opts.batches} timed batches of {opts.batch_size} per row"
+              f"reprob={opts.reprob}{' ' + opts.remode if opts.reprob else ''}; {opts.batches} timed batches of "
+              f"{opts.batch_size} per row"
               + (f"; list file x{opts.repeat}" if opts.repeat > 1 else ""))
         rows = [measure(root, w, p, opts, device) for w in workers for p in pipelines]
     print(format_table(rows))
