@@ -13,7 +13,8 @@ the same for this trainer's transforms (``classification/data/transforms.py``):
   the same per-sample seeded generators** (:class:`~distkd.utils.sampling.PerSampleSeed`), and
   travel with the image as a few integers (:class:`DeviceSample`); the device applies them.
 - Collated, a batch is ``(DeviceSample(images (B, H, W, C) uint8, params (B, K) int64), targets,
-  ...)``: NHWC, i.e. channels-last; :class:`DeviceTransform` turns it into the float32 batch
+  ...)``, or ``(images, targets, ...)`` when no random step runs on the device: NHWC, i.e.
+  channels-last; :class:`DeviceTransform` turns it into the float32 batch
   ``(B, C, H, W)`` in the student's memory format, with the float pipeline's arithmetic
   (``x / 255``, ``- mean``, ``/ std``: the same values, bitwise on the CPU).
 - :class:`DeviceLoader` wraps a DataLoader of such batches and yields float batches on the device:
@@ -72,13 +73,19 @@ class ToUint8HWC:
 
 
 class PackParams:
-    """The last CPU step: the drawn parameters as one int64 tensor."""
+    """The last CPU step: the drawn parameters as one int64 tensor; without any, the image alone
+    (a uint8 tensor: nothing empty to collate and pin)."""
 
-    def __call__(self, sample: DeviceSample) -> DeviceSample:
-        return DeviceSample(sample.image, torch.tensor(sample.params, dtype=torch.int64))
+    def __call__(self, sample: DeviceSample) -> DeviceSample | Tensor:
+        return pack(sample.image, sample.params)
 
     def __repr__(self) -> str:
         return "PackParams()"
+
+
+def pack(image: Tensor, params: tuple) -> DeviceSample | Tensor:
+    """What a worker hands over: ``DeviceSample(image, int64 params)``, or the uint8 image alone."""
+    return DeviceSample(image, torch.tensor(params, dtype=torch.int64)) if params else image
 
 
 class EraseParams:
@@ -268,6 +275,7 @@ class DeviceLoader:
         self.device = torch.device(device)
         self.channels_last = channels_last
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.side_stream = self.device.type == "cuda"  # else: converted in the main process, in turn
         self._stream = None
 
     def wrap(self, loader: Any) -> DeviceLoader:
@@ -288,13 +296,15 @@ class DeviceLoader:
         if isinstance(first, DeviceSample):
             images = first.image.to(self.device, non_blocking=True)
             first = self.transform(images, first.params, self.memory_format)
+        elif isinstance(first, Tensor) and first.dtype == torch.uint8:  # no random step on the device
+            first = self.transform(first.to(self.device, non_blocking=True), None, self.memory_format)
         elif isinstance(first, Tensor):  # already float (a loader of the float pipeline)
             first = first.to(self.device, non_blocking=True).contiguous(memory_format=self.memory_format)
         rest = [t.to(self.device, non_blocking=True) if isinstance(t, Tensor) else t for t in rest]
         return (first, *rest)
 
     def __iter__(self) -> Iterator[tuple]:
-        if self.device.type != "cuda":
+        if not self.side_stream:
             for batch in self.loader:
                 yield self.convert(batch)
             return

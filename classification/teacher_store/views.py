@@ -190,12 +190,12 @@ class ReplayRecipe:
 
     def apply(self, image: Image.Image, view: np.ndarray, uint8: bool = False) -> Any:
         """The training image of ``view``: the online steps with the view's parameters. ``uint8``:
-        the worker's part of the uint8 pipeline (:mod:`classification.data.on_device`): a
-        ``DeviceSample`` (uint8 image, Cutout's square as its params), normalised on the device."""
+        the worker's part of the uint8 pipeline (:mod:`classification.data.on_device`): the uint8
+        image (with Cutout: a ``DeviceSample``, the square as its params), normalised on the device."""
         top, left, height, width, flip, cut_y, cut_x = (int(v) for v in view)
         x: Any = image
         if uint8:
-            from classification.data.on_device import CutoutParams, DeviceSample, ToUint8HWC
+            from classification.data.on_device import CutoutParams, DeviceSample, ToUint8HWC, pack
         for step, desc in zip(self.steps, self.description):
             op = desc["op"]
             if uint8 and op == "ToTensor":
@@ -219,7 +219,7 @@ class ReplayRecipe:
             else:
                 x = step(x)
         if uint8:
-            x = DeviceSample(x.image, torch.tensor(x.params, dtype=torch.int64))
+            x = pack(x.image, x.params)
         return x
 
 

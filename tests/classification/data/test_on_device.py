@@ -83,7 +83,9 @@ def test_uint8_batches_equal_the_float_pipeline_on_the_same_seeds(case, folder, 
     assert isinstance(train8, DeviceLoader) and isinstance(val8, DeviceLoader)
     assert not isinstance(train32, DeviceLoader)
     raw_images = next(iter(train8.loader))[0]
-    assert isinstance(raw_images, DeviceSample) and raw_images.image.dtype == torch.uint8
+    random_on_device = "cutout" in case or case == "digits"  # else the worker hands over the image alone
+    assert isinstance(raw_images, DeviceSample) == random_on_device
+    assert (raw_images.image if random_on_device else raw_images).dtype == torch.uint8
     train_batches = epoch_batches(train8, mixup=mixup8, seed=args.seed)
     for new, old in ((train_batches, epoch_batches(train32, mixup=mixup32, seed=args.seed)),
                      (epoch_batches(val8), epoch_batches(val32))):
@@ -92,7 +94,7 @@ def test_uint8_batches_equal_the_float_pipeline_on_the_same_seeds(case, folder, 
             assert x8.dtype == torch.float32 and x8.shape == x32.shape
             torch.testing.assert_close(x8, x32, rtol=0, atol=1e-6)  # float rounding (bitwise here)
             torch.testing.assert_close(y8, y32)
-    if "cutout" in case or case == "digits":
+    if random_on_device:
         assert all((x == 0).all(1).any() for x, _ in train_batches)  # Cutout's zeros came through
 
 
@@ -205,7 +207,7 @@ def test_batches_cross_as_uint8_nhwc_and_arrive_in_the_student_memory_format(cha
     argv = options("folder", folder, cifar) + (["--channels-last"] if channels_last else [])
     train, val, _, _ = build_loaders(parse_args(argv), DistInfo(), uint8=True)
     float_train = build_loaders(parse_args(argv), DistInfo(), uint8=False)[0]
-    raw = next(iter(train.loader))[0].image
+    raw = next(iter(train.loader))[0]
     assert raw.dtype == torch.uint8 and raw.shape == (4, 24, 24, 3)  # NHWC: channels-last in memory
     assert raw.nbytes * 4 == next(iter(float_train))[0].nbytes  # a quarter of the bytes
     for loader in (train, val):
@@ -227,6 +229,50 @@ def test_replayed_store_views_in_uint8_equal_the_float_replay(cifar):
         assert sample.params.shape == (device_part.param_count,)
         out = device_part(sample.image[None], sample.params[None])[0]
         torch.testing.assert_close(out, recipe.apply(image, view), rtol=0, atol=1e-6)
+
+
+def test_the_side_stream_converts_one_batch_ahead_and_hands_each_batch_over(monkeypatch, folder, cifar):
+    """The CUDA branch's order of events, with stand-ins for the streams (the real ones: CUDA tests below)."""
+    events: list[str] = []
+
+    class Stream:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def wait_stream(self, other) -> None:
+            events.append(f"{self.name} waits for {other.name}")
+
+    class StreamContext:
+        def __init__(self, stream) -> None:
+            self.stream = stream
+
+        def __enter__(self):
+            events.append(f"on {self.stream.name}")
+
+        def __exit__(self, *exc) -> None:
+            events.append("off")
+
+    main_stream = Stream("main")
+    monkeypatch.setattr(torch.cuda, "Stream", lambda device=None: Stream("side"))
+    monkeypatch.setattr(torch.cuda, "stream", StreamContext)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: main_stream)
+    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: events.append(f"record on {stream.name}"),
+                        raising=False)
+    argv = options("cifar-cutout", folder, cifar)
+    loader = build_loaders(parse_args(argv), DistInfo())[0]
+    expected = epoch_batches(loader, 0)
+    loader.side_stream = True
+    loader.batch_sampler.set_epoch(0)
+    got = []
+    for images, targets in loader:
+        events.append("yield")
+        got.append((images, targets))
+    assert len(got) == len(expected) == 4
+    for (x, y), (xe, ye) in zip(got, expected):
+        assert torch.equal(x, xe) and torch.equal(y, ye)
+    convert = ["on side", "off"]
+    handed = ["main waits for side", "record on main", "record on main"]  # images and targets
+    assert events == convert + handed + (convert + ["yield"] + handed) * 3 + ["yield"]
 
 
 # ---- CUDA: the side stream and the pinned copies (benchmarks/gpu_check.sh runs these) ----------------------------
