@@ -6,19 +6,23 @@ For each pair, on one batch, medians over ``--repeats`` interleaved rounds of:
 (b) a teacher forward: eval mode, under ``torch.inference_mode``;
 (c) the project's KD step: ``Distiller(student, CE, teacher, build_kd_loss("dist"))``, forward,
     sum of the loss dict, backward, SGD step (what the trainer does per batch). ``--kd-loss kd``
-    times KL KD instead. On CUDA the table adds the peak memory allocated during (a) and (c);
+    times KL KD instead; ``--kd-loss dist,kd`` times both, interleaved (one row per loss, the
+    same (a) and (b)), and prints the DIST / KL KD step ratio. On CUDA the table adds the peak
+    memory allocated during (a) and (c);
 (d) the KD loss alone, forward + backward, on logits of the step's shape (batch x classes):
     ``d / c`` is the loss's share of the KD step;
 (e) the trainer's per-step reseeding (``seed_everything(step_seed(...))``, which makes mixup /
     cutmix / dropout depend on (seed, epoch, iteration, rank) only, for exact resume): ``e / c``.
 
 Target: (c) <= 1.03 x ((a) + (b)). Both networks use the same memory format (``--channels-last``)
-and autocast dtype (``--amp``: bfloat16).
+and autocast dtype (``--amp``: bfloat16). ``--compile`` runs both networks through ``torch.compile``
+(``--compile-backend``, default inductor; compiled in the warm-up round). On CUDA, cuDNN's
+autotuner is on, as in the trainer.
 
     PYTHONPATH=. python benchmarks/bench_step.py                       # the default pairs, CPU
     PYTHONPATH=. python benchmarks/bench_step.py --pairs tv_resnet18:tv_resnet34 --batch-size 32
     PYTHONPATH=. python benchmarks/bench_step.py --device cuda --amp --channels-last
-    PYTHONPATH=. python benchmarks/bench_step.py --device cuda --batch-size 256 --kd-loss kd
+    PYTHONPATH=. python benchmarks/bench_step.py --device cuda --batch-size 256 --kd-loss dist,kd --compile
     PYTHONPATH=. python benchmarks/bench_step.py --smoke               # tiny run, seconds
 """
 from __future__ import annotations
@@ -64,9 +68,13 @@ class StepBench:
         self.ce = nn.CrossEntropyLoss()
         self.student, self.teacher = student.train(), teacher.eval()
         self.plain_opt = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
-        self.distiller = Distiller(student, self.ce, teacher, build_kd_loss(kd_loss)).train()
-        self.kd_opt = torch.optim.SGD(self.distiller.trainable_modules().parameters(), lr=1e-4, momentum=0.9)
-        self.kd_loss = build_kd_loss(kd_loss)
+        self.kd_losses = kd_loss.split(",")
+        self.distillers = {name: Distiller(student, self.ce, teacher, build_kd_loss(name)).train()
+                           for name in self.kd_losses}
+        self.kd_opts = {name: torch.optim.SGD(d.trainable_modules().parameters(), lr=1e-4, momentum=0.9)
+                        for name, d in self.distillers.items()}
+        self.distiller, self.kd_opt = self.distillers[self.kd_losses[0]], self.kd_opts[self.kd_losses[0]]
+        self.kd_loss = build_kd_loss(self.kd_losses[0])
         with torch.no_grad():
             self.logits_t = teacher(images).float()
 
@@ -96,13 +104,15 @@ class StepBench:
         self.iteration = getattr(self, "iteration", 0) + 1
         seed_everything(step_seed(0, 0, self.iteration))
 
-    def kd_step(self) -> None:
+    def kd_step(self, name: str | None = None) -> None:
+        distiller = self.distillers[name] if name else self.distiller
+        opt = self.kd_opts[name] if name else self.kd_opt
         with self.autocast():
-            losses = self.distiller(self.images, self.targets)
+            losses = distiller(self.images, self.targets)
             loss = sum(losses.values())
-        self.kd_opt.zero_grad(set_to_none=True)
+        opt.zero_grad(set_to_none=True)
         loss.backward()
-        self.kd_opt.step()
+        opt.step()
 
 
 def timed(fn: Callable[[], None], device: torch.device, clock=time.perf_counter) -> float:
@@ -131,11 +141,18 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
     if args.channels_last:
         student, teacher = student.to(memory_format=torch.channels_last), teacher.to(memory_format=torch.channels_last)
         images = images.contiguous(memory_format=torch.channels_last)
+    if args.compile:  # in place: the Distiller and the plain step call the compiled modules
+        student.compile(backend=args.compile_backend)
+        teacher.compile(backend=args.compile_backend)
     bench = StepBench(student, teacher, images, targets, args.amp, args.kd_loss)
-    steps = {"a": bench.plain_step, "b": bench.teacher_forward, "c": bench.kd_step, "d": bench.loss_only,
-             "e": bench.reseed}
-    for fn in steps.values():  # warm-up
+    losses = bench.kd_losses
+    steps = {"a": bench.plain_step, "b": bench.teacher_forward}
+    steps.update({f"c:{name}": (lambda name=name: bench.kd_step(name)) for name in losses})
+    steps.update({"d": bench.loss_only, "e": bench.reseed})
+    compile_start = time.perf_counter()
+    for fn in steps.values():  # warm-up (and compilation)
         fn()
+    warmup_s = time.perf_counter() - compile_start
     times: dict[str, list[float]] = {k: [] for k in steps}
     peak: dict[str, float] = {}
     for _ in range(args.repeats):
@@ -143,10 +160,15 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
             times[key].append(timed(fn, device, args.clock_fn))
             if device.type == "cuda":
                 peak[key] = max(peak.get(key, 0.0), torch.cuda.max_memory_allocated(device) / 2**20)
-    row = {k: statistics.median(v) for k, v in times.items()}
-    row["peak"] = peak
-    row["batch"], row["image"] = batch, image_size
-    return row
+    medians = {k: statistics.median(v) for k, v in times.items()}
+    rows = {}
+    for name in losses:  # one row per KD loss, sharing (a), (b), (d), (e)
+        row = {k: medians[k] for k in ("a", "b", "d", "e")}
+        row["c"] = medians[f"c:{name}"]
+        row["peak"] = {"a": peak["a"], "c": peak[f"c:{name}"]} if peak else {}
+        row["batch"], row["image"], row["warmup_s"] = batch, image_size, warmup_s
+        rows[name] = row
+    return rows
 
 
 def format_table(rows: list[tuple[str, dict | str]]) -> str:
@@ -165,13 +187,28 @@ def format_table(rows: list[tuple[str, dict | str]]) -> str:
     return "\n".join(lines)
 
 
+def loss_ratios(results: list[tuple[str, dict | str]], losses: list[str]) -> str:
+    """``(c) first loss / (c) second loss`` per pair (``--kd-loss dist,kd``: DIST / KL KD)."""
+    if len(losses) < 2:
+        return ""
+    lines = [f"\n| student : teacher | KD step {losses[0]} / {losses[1]} |", "|---|---|"]
+    for pair, r in results:
+        if not isinstance(r, str):
+            lines.append(f"| {pair} | {r[losses[0]]['c'] / r[losses[1]]['c']:.3f} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", default=None, help=f"comma-separated student:teacher (default {DEFAULT_PAIRS})")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--kd-loss", default="dist", help="KD loss of step (c), a build_kd_loss name: dist, kd, ...")
+    parser.add_argument("--kd-loss", default="dist",
+                        help="KD loss of step (c), a build_kd_loss name (dist, kd, ...); comma-separated: each, "
+                        "interleaved, one row per loss")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast for student and teacher")
     parser.add_argument("--channels-last", action="store_true", help="channels_last models and images")
+    parser.add_argument("--compile", action="store_true", help="torch.compile student and teacher (in the warm-up)")
+    parser.add_argument("--compile-backend", default="inductor", help="torch.compile backend (eager: a quick check)")
     parser.add_argument("--batch-size", type=int, help="default per family: CPU 8 (ImageNet) / 64 (CIFAR), "
                         "CUDA 4x that")
     parser.add_argument("--image-size", type=int, help="default per family: 224 (ImageNet) / 32 (CIFAR)")
@@ -190,18 +227,29 @@ def main(argv: list[str] | None = None) -> None:
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # as the trainer (classification/train.py)
     args.clock_fn = time.process_time if args.clock == "cpu" and device.type == "cpu" else time.perf_counter
     torch.manual_seed(0)
     print(machine_header(device))
-    print(f"amp={'bf16' if args.amp else 'off'} channels_last={args.channels_last}; medians over "
+    losses = args.kd_loss.split(",")
+    compiled = f" compile={args.compile_backend}" if args.compile else ""
+    print(f"amp={'bf16' if args.amp else 'off'} channels_last={args.channels_last}{compiled}; medians over "
           f"{args.repeats} rounds ({args.clock_fn.__name__}); (c) = Distiller + build_kd_loss('{args.kd_loss}') + SGD")
-    rows = []
+    results, rows = [], []
     for pair in (args.pairs or DEFAULT_PAIRS).split(","):
         student_name, sep, teacher_name = pair.partition(":")
         if not sep:
             raise SystemExit(f"bad pair '{pair}': expected student:teacher")
-        rows.append((pair, bench_pair(student_name, teacher_name, args, device)))
+        result = bench_pair(student_name, teacher_name, args, device)
+        results.append((pair, result))
+        for name in losses:
+            label = pair if len(losses) == 1 else f"{pair} ({name})"
+            rows.append((label, result if isinstance(result, str) else result[name]))
     print(format_table(rows))
+    print(loss_ratios(results, losses))
+    warmups = [f"{pair} {r[losses[0]]['warmup_s']:.1f}s" for pair, r in results if not isinstance(r, str)]
+    print(f"warm-up round{' (with compilation)' if args.compile else ''}: " + ", ".join(warmups))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,13 @@
 The training loader draws its batches from :class:`~distkd.utils.sampling.SeededBatchSampler` and
 seeds every sample's augmentation from ``(seed, epoch, index)`` (:class:`PerSampleSeed`): the
 batches and augmentations of an epoch are the same for any number of workers, and a resumed run
-(even mid-epoch, ``sampler.set_epoch(epoch, start_iteration)``) continues them exactly."""
+(even mid-epoch, ``sampler.set_epoch(epoch, start_iteration)``) continues them exactly.
+
+Both loaders collate uint8 images and normalise them on the device
+(:mod:`classification.data.on_device`, as the paper's loader): they are
+:class:`~classification.data.on_device.DeviceLoader` objects yielding float batches on
+``dist.device``. ``build_loaders(..., uint8=False)`` gives the float32 pipeline (normalised in
+the workers) instead, the reference the tests and ``benchmarks/bench_data.py`` compare with."""
 from __future__ import annotations
 
 import argparse
@@ -14,6 +20,7 @@ from timm.data import Mixup
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from classification.data.datasets import build_dataset
+from classification.data.on_device import DeviceLoader, split_transform
 from classification.data.transforms import build_transform
 from distkd.errors import UserError
 from distkd.utils.distributed import DistInfo
@@ -67,21 +74,38 @@ def stratified_subset(dataset: Dataset, fraction: float) -> Dataset:
     return _Subset(dataset, sorted(kept))
 
 
-def build_loaders(args: argparse.Namespace, dist: DistInfo):
-    """Returns ``(train_loader, val_loader, num_classes, mixup_fn)``; ``train_loader`` is None for tests."""
+def _transform(args: argparse.Namespace, train: bool, uint8: bool):
+    """``(transform run in the workers, device part or None)``."""
+    transform = build_transform(args, train=train)
+    split = split_transform(transform) if uint8 else None
+    return split if split is not None else (transform, None)
+
+
+def _on_device(loader: DataLoader, device_part, args: argparse.Namespace, dist: DistInfo):
+    if device_part is None:
+        return loader
+    return DeviceLoader(loader, device_part, dist.device, getattr(args, "channels_last", False))
+
+
+def build_loaders(args: argparse.Namespace, dist: DistInfo, uint8: bool = True):
+    """Returns ``(train_loader, val_loader, num_classes, mixup_fn)``; ``train_loader`` is None for tests.
+    ``uint8``: uint8 batches normalised on ``dist.device`` (float batches there come out); False:
+    the float32 pipeline, normalised in the workers (float batches on the CPU)."""
     if args.data_path is None and args.dataset not in ("digits", "folder"):  # the original's default locations
         args.data_path = DEFAULT_DATA_PATH[args.dataset]
     fetch = {"download": getattr(args, "download", False), "offline": getattr(args, "offline", False)}
-    val_set = build_dataset(args.dataset, args.data_path, "val", build_transform(args, train=False), **fetch)
+    val_transform, val_device = _transform(args, False, uint8)
+    val_set = build_dataset(args.dataset, args.data_path, "val", val_transform, **fetch)
     pin = dist.device.type == "cuda"
     val_batch = max(1, int(args.batch_size * args.val_batch_size_multiplier))
-    val_loader = DataLoader(
+    val_loader = _on_device(DataLoader(
         val_set, batch_size=val_batch, sampler=ShardSampler(len(val_set), dist.rank, dist.world_size),
         num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0,
-    )
+    ), val_device, args, dist)
     if not hasattr(args, "epochs"):  # evaluation only
         return None, val_loader, val_set.num_classes, None
-    train_set = build_dataset(args.dataset, args.data_path, "train", build_transform(args, train=True), **fetch)
+    train_transform, train_device = _transform(args, True, uint8)
+    train_set = build_dataset(args.dataset, args.data_path, "train", train_transform, **fetch)
     if train_set.num_classes != val_set.num_classes:
         raise UserError(
             f"train and val splits disagree on the number of classes ({train_set.num_classes} vs "
@@ -102,10 +126,10 @@ def build_loaders(args: argparse.Namespace, dist: DistInfo):
         iterations = min(iterations, args.max_iters_per_epoch)
     batches = SeededBatchSampler(len(train_set), args.batch_size, dist.rank, dist.world_size, args.seed,
                                  epoch_iterations=iterations)
-    train_loader = DataLoader(  # own generator: the loader leaves the global RNG alone
+    train_loader = _on_device(DataLoader(  # own generator: the loader leaves the global RNG alone
         PerSampleSeed(train_set), batch_sampler=batches, num_workers=args.workers, pin_memory=pin,
         persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed),
-    )
+    ), train_device, args, dist)
     mixup_fn = None
     if mixup_active(args):
         mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, cutmix_minmax=args.cutmix_minmax,

@@ -58,10 +58,11 @@ class ReplayDataset(Dataset):
     """``(index, sample seed)`` (the training batch sampler's items) -> ``(image under the drawn stored
     view, target, stored teacher logits)``."""
 
-    def __init__(self, raw: Dataset, recipe: ReplayRecipe, store: TeacherStore, seed: int) -> None:
+    def __init__(self, raw: Dataset, recipe: ReplayRecipe, store: TeacherStore, seed: int, uint8: bool = False) -> None:
         if len(raw) != len(store):
             raise UserError(f"teacher store has {len(store)} images, the training set {len(raw)}: rebuild the store")
         self.raw, self.recipe, self.store, self.seed = raw, recipe, store, seed
+        self.uint8 = uint8  # the images as the uint8 pipeline's workers make them (normalised on the device)
         self.num_classes = getattr(raw, "num_classes", store.num_classes)
 
     def __len__(self) -> int:
@@ -71,7 +72,7 @@ class ReplayDataset(Dataset):
         index, seed = key
         v = view_of(seed, self.store.views_per_image)
         image, target = self.raw[index]
-        return self.recipe.apply(image, self.store.view(index, v)), target, self.store.logits(index, v)
+        return self.recipe.apply(image, self.store.view(index, v), self.uint8), target, self.store.logits(index, v)
 
 
 class StoredTeacher(nn.Module):
@@ -103,7 +104,10 @@ def check_replay_args(args: argparse.Namespace) -> None:
 
 
 def replay_loader(args: argparse.Namespace, train_loader: DataLoader, num_classes: int) -> DataLoader:
-    """The training loader of a ``--teacher-store`` run, after checking the store matches the run."""
+    """The training loader of a ``--teacher-store`` run, after checking the store matches the run.
+    Given the trainer's :class:`~classification.data.on_device.DeviceLoader`, it is one too: uint8
+    images, normalised on the device by the same conversion."""
+    from classification.data.on_device import DeviceLoader
     from classification.data.transforms import build_transform
 
     check_replay_args(args)
@@ -114,6 +118,9 @@ def replay_loader(args: argparse.Namespace, train_loader: DataLoader, num_classe
                    dataset_identity(args, train_set), recipe.description, args.teacher_store)
     if store.num_classes != num_classes:
         raise UserError(f"teacher store has {store.num_classes} classes, the dataset {num_classes}")
-    dataset = ReplayDataset(without_transform(train_set), recipe, store, args.seed)
-    return DataLoader(dataset, batch_sampler=train_loader.batch_sampler,  # the trainer's seeded batches
-                      num_workers=args.workers, pin_memory=train_loader.pin_memory, persistent_workers=args.workers > 0)
+    on_device = isinstance(train_loader, DeviceLoader)
+    dataset = ReplayDataset(without_transform(train_set), recipe, store, args.seed, uint8=on_device)
+    loader = DataLoader(dataset, batch_sampler=train_loader.batch_sampler,  # the trainer's seeded batches
+                        num_workers=args.workers, pin_memory=train_loader.pin_memory,
+                        persistent_workers=args.workers > 0)
+    return train_loader.wrap(loader) if on_device else loader

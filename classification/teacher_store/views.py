@@ -188,13 +188,24 @@ class ReplayRecipe:
                 view[CUT_Y], view[CUT_X] = rng.randrange(size[1]), rng.randrange(size[0])
         return view
 
-    def apply(self, image: Image.Image, view: np.ndarray) -> torch.Tensor:
-        """The training image of ``view``: the online steps with the view's parameters."""
+    def apply(self, image: Image.Image, view: np.ndarray, uint8: bool = False) -> Any:
+        """The training image of ``view``: the online steps with the view's parameters. ``uint8``:
+        the worker's part of the uint8 pipeline (:mod:`classification.data.on_device`): the uint8
+        image (with Cutout: a ``DeviceSample``, the square as its params), normalised on the device."""
         top, left, height, width, flip, cut_y, cut_x = (int(v) for v in view)
         x: Any = image
+        if uint8:
+            from classification.data.on_device import CutoutParams, DeviceSample, ToUint8HWC, pack
         for step, desc in zip(self.steps, self.description):
             op = desc["op"]
-            if op == "RandomCrop":
+            if uint8 and op == "ToTensor":
+                x = ToUint8HWC()(x)
+            elif uint8 and op == "Normalize":
+                continue
+            elif uint8 and op == "Cutout":
+                h, w = x.image.shape[:2]
+                x = DeviceSample(x.image, (*x.params, *CutoutParams.bounds(h, w, cut_y, cut_x, step.length)))
+            elif op == "RandomCrop":
                 if step.padding:
                     x = F.pad(x, step.padding, step.fill, step.padding_mode)
                 x = F.crop(x, top, left, height, width)
@@ -207,6 +218,8 @@ class ReplayRecipe:
                 x = cutout_at(x, step.length, cut_y, cut_x)
             else:
                 x = step(x)
+        if uint8:
+            x = pack(x.image, x.params)
         return x
 
 

@@ -36,9 +36,11 @@ def test_bench_step_smoke():
 @pytest.mark.slow
 def test_bench_data_smoke():
     out = run_smoke("bench_data.py")
-    assert "| workers | img/s (wall) | CPU ms / img |" in out
+    assert "| workers | pipeline | img/s (wall) | CPU ms / img | bytes / batch |" in out
     rows = [line for line in out.splitlines() if line.startswith(("| 0 |", "| 1 |"))]
-    assert len(rows) == 2 and all("| 4x3x64x64 |" in row for row in rows), out  # the trainer's batches came through
+    assert len(rows) == 4 and all("| 4x3x64x64 |" in row for row in rows), out  # the trainer's batches came through
+    sizes = {row.split("|")[2].strip(): row.split("|")[5].strip() for row in rows}
+    assert sizes == {"float32": "192.0 KiB", "uint8": "48.0 KiB"}, out  # uint8 crosses in a quarter of the bytes
 
 
 @pytest.mark.slow
