@@ -83,11 +83,11 @@ def test_tables_are_parsed_by_their_header():
     lines = ["| student : teacher | batch | c / (a+b) | (c) img/s |", "|---|---|---|---|",
              "| a:b (dist) | 2x32px | 1.010 | 90.0 |", "| student : teacher | KD step dist / kd |", "|---|---|",
              "| a:b | 1.004 |"]
-    assert gpu_check._parse_rows(lines, "student : teacher", "c / (a+b)") == [
+    assert gpu_check.parse_rows(lines, "student : teacher", "c / (a+b)") == [
         {"student : teacher": "a:b (dist)", "batch": "2x32px", "c / (a+b)": "1.010", "(c) img/s": "90.0"}]
-    assert gpu_check._parse_rows(lines, "student : teacher", "KD step dist / kd") == [
+    assert gpu_check.parse_rows(lines, "student : teacher", "KD step dist / kd") == [
         {"student : teacher": "a:b", "KD step dist / kd": "1.004"}]
-    assert "\n\n| student : teacher | KD step" in gpu_check._tables(lines)
+    assert "\n\n| student : teacher | KD step" in gpu_check.join_tables(lines)
 
 
 def test_the_shell_entry_point_passes_its_options_on(tmp_path):
