@@ -26,7 +26,9 @@ loader's img/s at 16 workers (the table names which one binds).
 
 Exit status: 0 every step ran and every target was met; 1 a step failed (or ran out of time);
 2 every step ran, a target was missed. ``--dry-run``: the same steps on the CPU at tiny sizes
-(seconds each; targets not judged), as CI runs it (``tests/benchmarks/test_gpu_check.py``).
+(seconds each; targets not judged), as CI runs it (``tests/benchmarks/test_gpu_check.py``), one
+thread per command, each Python command forked from this process with torch and the trainer
+imported once (``gpu_check_fork.py``; ``--no-fork``: fresh interpreters, as on the GPU).
 
 At most 8 files go to the output folder (the device tool brings back 8): ``gpu_check.md`` (the
 tables) and ``gpu_check.log`` (every command and its output).
@@ -44,6 +46,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
+from benchmarks.gpu_check_fork import preload  # noqa: E402
 from benchmarks.gpu_check_report import TARGETS, join_tables, parse_rows  # noqa: E402
 from benchmarks.gpu_check_runner import DRY, GPU, ROOT, Sizes  # noqa: E402
 from benchmarks.gpu_check_steps import Check  # noqa: E402
@@ -60,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                    "tests,step,seg,e2e,data,store,compile")
     p.add_argument("--budget", type=float, default=None, help="deadline in seconds (GPU default 470)")
     p.add_argument("--keep", action="store_true", help="keep the work folder (generated data, runs)")
+    p.add_argument("--no-fork", action="store_true", help="dry run: each command in a fresh interpreter "
+                   "(default: forked from this process, torch and the trainer imported once)")
     args = p.parse_args(argv)
     sizes = DRY if args.dry_run else GPU
     if args.budget:
@@ -67,7 +72,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="gpu_check_"))
-    check = Check(out, work, sizes, args.dry_run)
+    fork = args.dry_run and not args.no_fork
+    if args.dry_run:  # a small shared CPU: one thread per command (threads fighting for 2 cores run 5x slower)
+        os.environ["OMP_NUM_THREADS"] = "1"  # before torch is imported, here and in the commands
+    if fork:
+        preload()
+    check = Check(out, work, sizes, args.dry_run, fork=fork)
     steps = {"tests": check.tests_step, "step": check.step_bench, "seg": check.seg_step, "e2e": check.e2e_step,
              "data": check.data_step, "store": check.store_step, "compile": lambda: check.step_bench(compile_=True)}
     chosen = args.only.split(",") if args.only else list(steps)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchmarks.gpu_check_fork import run_forked
 from benchmarks.gpu_check_report import md
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,8 +60,9 @@ class Runner:
     """Runs commands and steps under the deadline ``sizes.budget_s``; keeps the log (``gpu_check.log``)
     and each step's status; a step that fails adds its error to ``self.sections``."""
 
-    def __init__(self, out: Path, work: Path, sizes: Sizes, dry_run: bool) -> None:
+    def __init__(self, out: Path, work: Path, sizes: Sizes, dry_run: bool, fork: bool = False) -> None:
         self.out, self.work, self.s, self.dry_run = out, work, sizes, dry_run
+        self.fork = fork  # Python commands in a fork of this process (the dry run: benchmarks/gpu_check_fork.py)
         self.start = time.monotonic()
         self.log = open(out / "gpu_check.log", "w")
         self.sections: list[str] = []
@@ -74,26 +76,32 @@ class Runner:
     def remaining(self) -> float:
         return self.s.budget_s - (time.monotonic() - self.start)
 
-    def run(self, name: str, argv: list[str], limit: float) -> str:
-        """Runs ``argv`` from the repository root; returns its stdout; raises on failure or timeout."""
+    def run(self, name: str, argv: list[str], limit: float, fresh: bool = False) -> str:
+        """Runs ``argv`` from the repository root; returns its stdout; raises on failure or timeout.
+        With ``self.fork``, a Python command runs in a fork of this process unless ``fresh``."""
         limit = min(limit, self.remaining())
         if limit < 5:
             raise TimeoutError(f"no time left for: {shlex.join(argv)}")
-        self.log.write(f"\n===== [{name}] $ {shlex.join(argv)}   (limit {limit:.0f}s)\n")
+        forked = self.fork and not fresh and argv[0] == sys.executable
+        self.log.write(f"\n===== [{name}] $ {shlex.join(argv)}   (limit {limit:.0f}s{', forked' if forked else ''})\n")
         self.log.flush()
         began = time.monotonic()
         try:
-            result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=limit)
+            if forked:
+                returncode, stdout, stderr = run_forked(argv[1:], str(ROOT), self.env, limit)
+            else:
+                result = subprocess.run(argv, cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=limit)
+                returncode, stdout, stderr = result.returncode, result.stdout, result.stderr
         except subprocess.TimeoutExpired as err:
             self.log.write(text(err.stdout) + text(err.stderr) + f"\n----- timed out after {limit:.0f}s\n")
             raise TimeoutError(f"timed out after {limit:.0f}s: {shlex.join(argv[:4])} ...") from None
-        self.log.write(result.stdout + result.stderr)
-        self.log.write(f"\n----- exit {result.returncode} after {time.monotonic() - began:.1f}s\n")
+        self.log.write(stdout + stderr)
+        self.log.write(f"\n----- exit {returncode} after {time.monotonic() - began:.1f}s\n")
         self.log.flush()
-        if result.returncode != 0:
-            tail = (result.stderr or result.stdout).strip().splitlines()[-3:]
-            raise RuntimeError(f"exit {result.returncode}: " + " / ".join(tail))
-        return result.stdout
+        if returncode != 0:
+            tail = (stderr or stdout).strip().splitlines()[-3:]
+            raise RuntimeError(f"exit {returncode}: " + " / ".join(tail))
+        return stdout
 
     def step(self, name: str, fn: Callable[[], str | None]) -> None:
         """Runs one step; records ok / FAILED / skipped (no time) with its note; rewrites the report."""

@@ -47,7 +47,7 @@ class Check(Runner, Report):
             "except ImportError:\n    print('| pytest-xdist | no |')\n"
             "if missing:\n    print('MISSING: ' + '; '.join(missing)); sys.exit(3)\n"
         )
-        out = self.run("env", self.python("-c", code), self.s.limits["env"])
+        out = self.run("env", self.python("-c", code), self.s.limits["env"], fresh=True)  # a new interpreter
         rows = [line for line in out.splitlines() if line.startswith("|")]
         self.xdist = "| pytest-xdist | yes |" in rows
         if not self.dry_run and not any(r.startswith("| GPU |") for r in rows):

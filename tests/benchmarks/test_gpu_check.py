@@ -94,3 +94,16 @@ def test_the_shell_entry_point_passes_its_options_on(tmp_path):
     out = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--help"], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
     assert out.returncode == 0 and "--dry-run" in out.stdout and "--only" in out.stdout
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_failing_command_fails_its_step_and_the_exit_status(tmp_path, fork):
+    check = gpu_check.Check(tmp_path, tmp_path, gpu_check.DRY, dry_run=True, fork=fork)
+    check.step("good", lambda: check.run("good", check.python("-c", "print('fine')"), 60).strip())
+    check.step("bad", lambda: check.run("bad", check.python("-c", "import sys; print('oops'); sys.exit(4)"), 60))
+    check.write_report()
+    assert [(name, state, note) for name, state, _, note in check.status] == [
+        ("good", "ok", "fine"), ("bad", "FAILED", "RuntimeError: exit 4: oops")]
+    assert check.exit_code() == 1
+    assert "| bad | FAILED |" in (tmp_path / "gpu_check.md").read_text()
+    assert ("forked" in (tmp_path / "gpu_check.log").read_text()) == fork
