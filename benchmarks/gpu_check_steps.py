@@ -71,8 +71,9 @@ class Check(Runner, Report):
 
     def bench_step_argv(self, compile_: bool) -> list[str]:
         pairs = self.s.pairs
-        if compile_ and not self.dry_run and self.remaining() < COMPILE_BOTH_PAIRS_S:
+        if compile_ and (self.dry_run or self.remaining() < COMPILE_BOTH_PAIRS_S):
             pairs = pairs.split(",")[0]  # compiling takes minutes: the first pair only, when time is short
+            # (the dry run always: it takes this branch, and compiles half as much)
         argv = self.python("benchmarks/bench_step.py", "--device", self.s.device, "--pairs", pairs,
                            "--batch-size", str(self.s.batch), "--image-size", str(self.s.image), "--amp",
                            "--channels-last", "--kd-loss", "dist,kd", "--repeats", str(self.s.repeats))

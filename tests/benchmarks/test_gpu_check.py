@@ -49,10 +49,13 @@ def test_the_dry_run_runs_every_step_on_the_cpu_without_openmmlab(tmp_path):
         assert title in report
     assert "| tv_resnet18:tv_resnet18 (dist) |" in report and "| 1 | uint8 |" in report
     assert "**no**" not in report  # a dry run judges no target
+    assert re.search(r"^\| tv_resnet18:tv_resnet18 dist compiled: c / \(a\+b\) \| \d", report, re.M)
+    assert "| mobilenet_v1:tv_resnet18 dist compiled: c / (a+b) | not measured |" in report  # compiled: 1 pair
     files = list((tmp_path / "out").rglob("*"))
     assert len(files) <= 8 and all(re.fullmatch(r"[A-Za-z0-9._-]+", f.name) for f in files)  # the device tool's limits
-    assert "pytest -m cuda" in report and "tests/classification/data/test_on_device.py" in (
-        tmp_path / "out" / "gpu_check.log").read_text()
+    log = (tmp_path / "out" / "gpu_check.log").read_text()
+    assert "pytest -m cuda" in report and "tests/classification/data/test_on_device.py" in log
+    assert "tools/train.py" in log and log.count(", forked)") >= 8  # one fresh interpreter (env), the rest forked
 
 
 def fake_check(tmp_path, metrics: dict, status: list[str]) -> gpu_check.Check:
