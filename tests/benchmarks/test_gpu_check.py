@@ -27,11 +27,26 @@ class _Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"{{name}} is not installed on the GPU machine")
         return None
 sys.meta_path.insert(0, _Block())
+
+# nothing outside the GPU machine can be reached: a download (weights, a hub) fails here as it would there
+import socket
+LOCAL = ("127.0.0.1", "::1", "localhost", "")
+_getaddrinfo, _connect = socket.getaddrinfo, socket.socket.connect
+def _no_dns(host, *args, **kwargs):
+    if host not in LOCAL and host is not None:
+        raise OSError(f"no network on the GPU machine: {{host}}")
+    return _getaddrinfo(host, *args, **kwargs)
+def _no_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOCAL:
+        raise OSError(f"no network on the GPU machine: {{address}}")
+    return _connect(self, address)
+socket.getaddrinfo, socket.socket.connect = _no_dns, _no_connect
 '''
 
 
 @pytest.mark.slow
 def test_the_dry_run_runs_every_step_on_the_cpu_without_openmmlab(tmp_path):
+    """Every step runs on the CPU with neither OpenMMLab, wandb nor a network (as on the GPU machine)."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=ABSENT_THERE))
