@@ -11,7 +11,8 @@ the same for this trainer's transforms (``classification/data/transforms.py``):
   normalisation; their random draws stay in the worker (:class:`EraseParams`,
   :class:`CutoutParams`), **exactly the draws the float pipeline makes, in the same order, from
   the same per-sample seeded generators** (:class:`~distkd.utils.sampling.PerSampleSeed`), and
-  travel with the image as a few integers (:class:`DeviceSample`); the device applies them.
+  travel with the image as a few integers (:class:`DeviceSample`); the device applies them
+  (``classification/data/device_erasing.py``: the draws and the painting).
 - Collated, a batch is ``(DeviceSample(images (B, H, W, C) uint8, params (B, K) int64), targets,
   ...)``, or ``(images, targets, ...)`` when no random step runs on the device: NHWC, i.e.
   channels-last; :class:`DeviceTransform` turns it into the float32 batch
@@ -30,8 +31,6 @@ sample whatever its batch, the worker count or a resume), but not its values.
 """
 from __future__ import annotations
 
-import math
-import random
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -41,7 +40,11 @@ from PIL import Image
 from torch import Tensor
 from torchvision import transforms as T
 
+from classification.data.device_erasing import CutoutParams, EraseParams, paint_cutout, paint_erase
 from classification.data.transforms import Cutout
+
+__all__ = ["CutoutParams", "DeviceLoader", "DeviceSample", "DeviceTransform", "EraseParams", "PackParams",
+           "ToUint8HWC", "pack", "split_transform"]
 
 # Classes that convert a PIL image to a float tensor in [0, 1] (torchvision's ToTensor, timm's
 # MaybeToTensor / ToTensor in its eval transform).
@@ -88,78 +91,6 @@ def pack(image: Tensor, params: tuple) -> DeviceSample | Tensor:
     return DeviceSample(image, torch.tensor(params, dtype=torch.int64)) if params else image
 
 
-class EraseParams:
-    """The draws of timm's ``RandomErasing`` for one image, made in the worker as timm makes them
-    (``random`` for the boxes; where timm draws its noise from torch's generator, a 63-bit noise seed
-    from it instead). Params: ``max_count`` boxes of ``(top, left, height, width, noise seed)``;
-    height 0: no box."""
-
-    def __init__(self, erasing: Any) -> None:
-        self.probability, self.min_area, self.max_area = erasing.probability, erasing.min_area, erasing.max_area
-        self.log_aspect_ratio = erasing.log_aspect_ratio
-        self.min_count, self.max_count = erasing.min_count, erasing.max_count
-        self.per_pixel, self.rand_color = erasing.per_pixel, erasing.rand_color
-        self.mode = erasing.mode
-
-    @property
-    def param_count(self) -> int:
-        return 5 * self.max_count
-
-    def boxes(self, img_h: int, img_w: int) -> list[tuple[int, int, int, int, int]]:
-        if random.random() > self.probability:
-            return []
-        area = img_h * img_w
-        count = self.min_count if self.min_count == self.max_count else random.randint(self.min_count, self.max_count)
-        boxes = []
-        for _ in range(count):
-            for _attempt in range(10):
-                target_area = random.uniform(self.min_area, self.max_area) * area / count
-                aspect_ratio = math.exp(random.uniform(*self.log_aspect_ratio))
-                h = int(round(math.sqrt(target_area * aspect_ratio)))
-                w = int(round(math.sqrt(target_area / aspect_ratio)))
-                if w < img_w and h < img_h:
-                    top = random.randint(0, img_h - h)
-                    left = random.randint(0, img_w - w)
-                    seed = 0
-                    if self.per_pixel or self.rand_color:  # where timm's noise came from torch's generator
-                        seed = int(torch.randint(0, 2**62, (1,), dtype=torch.int64).item())
-                    boxes.append((top, left, h, w, seed))
-                    break
-        return boxes
-
-    def __call__(self, sample: DeviceSample) -> DeviceSample:
-        h, w = sample.image.shape[:2]
-        flat = [v for box in self.boxes(h, w) for v in box]
-        flat += [0] * (self.param_count - len(flat))
-        return DeviceSample(sample.image, (*sample.params, *flat))
-
-    def __repr__(self) -> str:
-        return f"EraseParams(p={self.probability}, mode={self.mode}, count=({self.min_count}, {self.max_count}))"
-
-
-class CutoutParams:
-    """The draw of :class:`~classification.data.transforms.Cutout` (``np.random``, as it draws):
-    params ``(y1, y2, x1, x2)``, the clipped square."""
-
-    param_count = 4
-
-    def __init__(self, length: int) -> None:
-        self.length = length
-
-    @staticmethod
-    def bounds(h: int, w: int, y: int, x: int, length: int) -> tuple[int, int, int, int]:
-        half = length // 2
-        return max(0, y - half), min(h, y + half), max(0, x - half), min(w, x + half)
-
-    def __call__(self, sample: DeviceSample) -> DeviceSample:
-        h, w = sample.image.shape[:2]
-        y, x = np.random.randint(h), np.random.randint(w)
-        return DeviceSample(sample.image, (*sample.params, *self.bounds(h, w, y, x, self.length)))
-
-    def __repr__(self) -> str:
-        return f"CutoutParams(length={self.length})"
-
-
 class DeviceTransform:
     """The device part of a split transform: uint8 NHWC batch + params -> normalised float32 NCHW.
 
@@ -196,35 +127,10 @@ class DeviceTransform:
             cols = params[:, column:column + step.param_count]
             column += step.param_count
             if kind == "erase":
-                self._erase(x, cols, step)
+                paint_erase(x, cols, step, self.generator(x.device) if (step.per_pixel or step.rand_color) else None)
             else:
-                self._cutout(x, cols)
+                paint_cutout(x, cols)
         return x
-
-    def _erase(self, x: Tensor, params: Tensor, step: EraseParams) -> None:
-        chan = x.shape[1]
-        generator = self.generator(x.device) if (step.per_pixel or step.rand_color) else None
-        for i, row in enumerate(params.tolist()):
-            for b in range(0, len(row), 5):
-                top, left, h, w, seed = row[b:b + 5]
-                if h == 0:
-                    continue
-                region = x[i, :, top:top + h, left:left + w]
-                if generator is None:
-                    region.zero_()
-                    continue
-                generator.manual_seed(seed)
-                shape = (chan, h, w) if step.per_pixel else (chan, 1, 1)
-                region.copy_(torch.empty(shape, dtype=x.dtype, device=x.device).normal_(generator=generator))
-
-    @staticmethod
-    def _cutout(x: Tensor, params: Tensor) -> None:
-        b = params.to(x.device, non_blocking=True)
-        h, w = x.shape[-2:]
-        ys, xs = torch.arange(h, device=x.device), torch.arange(w, device=x.device)
-        rows = (ys >= b[:, 0:1]) & (ys < b[:, 1:2])  # (B, H)
-        cols = (xs >= b[:, 2:3]) & (xs < b[:, 3:4])  # (B, W)
-        x.masked_fill_(rows[:, None, :, None] & cols[:, None, None, :], 0)
 
     def __repr__(self) -> str:
         steps = ", ".join(repr(step) for _, step in self.steps)

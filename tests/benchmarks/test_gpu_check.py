@@ -27,11 +27,26 @@ class _Block(importlib.abc.MetaPathFinder):
             raise ImportError(f"{{name}} is not installed on the GPU machine")
         return None
 sys.meta_path.insert(0, _Block())
+
+# nothing outside the GPU machine can be reached: a download (weights, a hub) fails here as it would there
+import socket
+LOCAL = ("127.0.0.1", "::1", "localhost", "")
+_getaddrinfo, _connect = socket.getaddrinfo, socket.socket.connect
+def _no_dns(host, *args, **kwargs):
+    if host not in LOCAL and host is not None:
+        raise OSError(f"no network on the GPU machine: {{host}}")
+    return _getaddrinfo(host, *args, **kwargs)
+def _no_connect(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6) and address[0] not in LOCAL:
+        raise OSError(f"no network on the GPU machine: {{address}}")
+    return _connect(self, address)
+socket.getaddrinfo, socket.socket.connect = _no_dns, _no_connect
 '''
 
 
 @pytest.mark.slow
 def test_the_dry_run_runs_every_step_on_the_cpu_without_openmmlab(tmp_path):
+    """Every step runs on the CPU with neither OpenMMLab, wandb nor a network (as on the GPU machine)."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(BLOCKER.format(blocked=ABSENT_THERE))
@@ -49,10 +64,13 @@ def test_the_dry_run_runs_every_step_on_the_cpu_without_openmmlab(tmp_path):
         assert title in report
     assert "| tv_resnet18:tv_resnet18 (dist) |" in report and "| 1 | uint8 |" in report
     assert "**no**" not in report  # a dry run judges no target
+    assert re.search(r"^\| tv_resnet18:tv_resnet18 dist compiled: c / \(a\+b\) \| \d", report, re.M)
+    assert "| mobilenet_v1:tv_resnet18 dist compiled: c / (a+b) | not measured |" in report  # compiled: 1 pair
     files = list((tmp_path / "out").rglob("*"))
     assert len(files) <= 8 and all(re.fullmatch(r"[A-Za-z0-9._-]+", f.name) for f in files)  # the device tool's limits
-    assert "pytest -m cuda" in report and "tests/classification/data/test_on_device.py" in (
-        tmp_path / "out" / "gpu_check.log").read_text()
+    log = (tmp_path / "out" / "gpu_check.log").read_text()
+    assert "pytest -m cuda" in report and "tests/classification/data/test_on_device.py" in log
+    assert "tools/train.py" in log and log.count(", forked)") >= 8  # one fresh interpreter (env), the rest forked
 
 
 def fake_check(tmp_path, metrics: dict, status: list[str]) -> gpu_check.Check:
@@ -83,14 +101,27 @@ def test_tables_are_parsed_by_their_header():
     lines = ["| student : teacher | batch | c / (a+b) | (c) img/s |", "|---|---|---|---|",
              "| a:b (dist) | 2x32px | 1.010 | 90.0 |", "| student : teacher | KD step dist / kd |", "|---|---|",
              "| a:b | 1.004 |"]
-    assert gpu_check._parse_rows(lines, "student : teacher", "c / (a+b)") == [
+    assert gpu_check.parse_rows(lines, "student : teacher", "c / (a+b)") == [
         {"student : teacher": "a:b (dist)", "batch": "2x32px", "c / (a+b)": "1.010", "(c) img/s": "90.0"}]
-    assert gpu_check._parse_rows(lines, "student : teacher", "KD step dist / kd") == [
+    assert gpu_check.parse_rows(lines, "student : teacher", "KD step dist / kd") == [
         {"student : teacher": "a:b", "KD step dist / kd": "1.004"}]
-    assert "\n\n| student : teacher | KD step" in gpu_check._tables(lines)
+    assert "\n\n| student : teacher | KD step" in gpu_check.join_tables(lines)
 
 
 def test_the_shell_entry_point_passes_its_options_on(tmp_path):
     out = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu_check.sh"), "--help"], capture_output=True,
                          text=True, timeout=120, env={**os.environ, "PYTHON": sys.executable})
     assert out.returncode == 0 and "--dry-run" in out.stdout and "--only" in out.stdout
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_failing_command_fails_its_step_and_the_exit_status(tmp_path, fork):
+    check = gpu_check.Check(tmp_path, tmp_path, gpu_check.DRY, dry_run=True, fork=fork)
+    check.step("good", lambda: check.run("good", check.python("-c", "print('fine')"), 60).strip())
+    check.step("bad", lambda: check.run("bad", check.python("-c", "import sys; print('oops'); sys.exit(4)"), 60))
+    check.write_report()
+    assert [(name, state, note) for name, state, _, note in check.status] == [
+        ("good", "ok", "fine"), ("bad", "FAILED", "RuntimeError: exit 4: oops")]
+    assert check.exit_code() == 1
+    assert "| bad | FAILED |" in (tmp_path / "gpu_check.md").read_text()
+    assert ("forked" in (tmp_path / "gpu_check.log").read_text()) == fork
