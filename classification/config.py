@@ -149,7 +149,9 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
                    help="keep an EMA of the weights (timm); it is validated too and ranks best.pth")
     g.add_argument("--model-ema-decay", type=float, default=0.9998)
     g = p.add_argument_group("distillation")
-    g.add_argument("--kd", default=None, help="kd, kdtN, dist, dist_tN or mse; absent or empty = no KD")
+    g.add_argument("--kd", default=None,
+                   help="KD method: kd, kdtN, dkd, dist, dist_tN, mse (distkd/losses/registry.py); absent or empty = "
+                        "no KD")
     g.add_argument("--teacher-model", default=None)
     g.add_argument("--teacher-ckpt", default=None, help="teacher weights (state_dict, or under state_dict/model)")
     g.add_argument("--teacher-pretrained", dest="teacher_pretrained", action="store_true", default=True,
@@ -158,7 +160,9 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
                    help="random teacher (debugging only)")
     g.add_argument("--ori-loss-weight", type=float, default=1.0)
     g.add_argument("--kd-loss-weight", type=float, default=1.0)
-    g.add_argument("--kd-loss-kwargs", nargs="*", default=None, help="extra KD loss arguments, key=value")
+    g.add_argument("--kd-loss-kwargs", nargs="*", default=None,
+                   help="the method's options, key=value: tau, beta, gamma (dist); alpha, beta, tau, warmup (dkd); "
+                        "ls=1 logit standardisation (kd, dkd, dist). A YAML config may give a mapping")
     g.add_argument("--teacher-module", default="",
                    help="feature losses (mse): teacher module whose output is distilled (empty: its last stage)")
     g.add_argument("--student-module", default="",

@@ -1,4 +1,13 @@
-"""The teacher: a frozen network, always in eval mode, run under ``no_grad`` on the student's batch.
+"""The teacher side of distillation: what gives the teacher's outputs for a batch.
+
+Two kinds, one interface, ``teacher.outputs(images, ctx) -> Tensor``:
+
+* :class:`Teacher`: a frozen network, always in eval mode, run under ``no_grad`` on the student's batch;
+* :class:`StoredTeacher`: outputs computed earlier (a teacher store) that the loader brings with
+  the batch (``ctx.teacher_outputs``); no network.
+
+The :class:`~distkd.distiller.Distiller` asks its teacher for the outputs and does not know which
+kind it holds.
 
 It runs in the caller's autocast and on the student's tensor (so in the student's memory format).
 When its weights expect another input normalisation than the student's data (a timm model's
@@ -13,6 +22,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from distkd.context import BatchContext
 
 
 class Renormalize(nn.Module):
@@ -62,3 +73,18 @@ class Teacher(nn.Module):
     @torch.no_grad()
     def forward(self, images: Tensor):
         return self.model(self.renormalize(images))
+
+    def outputs(self, images: Tensor, ctx: BatchContext | None = None):
+        """The network's outputs on the batch."""
+        return self(images)
+
+
+class StoredTeacher(nn.Module):
+    """The teacher's outputs as stored (a teacher store's replay loader yields them with each batch,
+    ``ctx.teacher_outputs``): nothing to run, no weights."""
+
+    def outputs(self, images: Tensor, ctx: BatchContext | None = None) -> Tensor:
+        if ctx is None or ctx.teacher_outputs is None:
+            raise ValueError("a StoredTeacher reads the teacher's outputs from the batch (ctx.teacher_outputs), "
+                             "and this batch has none: use a teacher store's replay loader")
+        return ctx.teacher_outputs.to(images.device, non_blocking=True)
