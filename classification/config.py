@@ -210,8 +210,10 @@ def parse_args(argv: Sequence[str] | None = None, for_test: bool = False) -> arg
     parser = build_parser(for_test)
     known = option_names(build_parser(for_test=False)) if for_test else ()
     args = parse_with_config(parser, argv, known)
-    if not for_test:
-        args.kd_loss_kwargs = _kv_pairs(args.kd_loss_kwargs)
+    if not for_test:  # --kd-loss-kwargs on the command line adds to (and wins over) the YAML's mapping
+        from_config = parser.get_default("kd_loss_kwargs")
+        given = {} if args.kd_loss_kwargs is from_config else _kv_pairs(args.kd_loss_kwargs)
+        args.kd_loss_kwargs = {**_kv_pairs(from_config), **given}
         args.kd = args.kd or None  # the original's '' = no KD
         check_foreign_options(args)
     return args

@@ -111,6 +111,8 @@ def _unknown_option(method: str, key: str, known: Mapping[str, Any]) -> str:
         return (f"--kd-loss-kwargs ls: logit standardisation standardises logits over the classes; "
                 f"'{method}' distils feature maps")
     close = difflib.get_close_matches(key, list(known), n=2, cutoff=0.6)
+    if key.lower() in ("t", "temp", "temperature") and "tau" in known:
+        close = ["tau"]
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     options = ", ".join(sorted(known)) or "none"
     return f"--kd-loss-kwargs: method '{method}' has no option '{key}'{hint}; its options: {options}"
