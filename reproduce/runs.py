@@ -150,7 +150,7 @@ def _segmentation_run(path: Path, args: dict[str, Any]) -> Run:
         dataset="cityscapes",
         student=_seg_model(args, "student"),
         teacher=_seg_model(args, "teacher") if distilled else None,
-        kd="dist" if distilled else None,
+        kd=(args.get("kd") or "dist") if distilled else None,  # no 'kd' key: runs before --kd existed (DIST)
         recipe="seg",
         seed=args.get("seed"),
         total=args.get("max_iterations"),
