@@ -3,8 +3,9 @@
 One step as ``segmentation/train.py`` runs it: the teacher's ``(main, aux)`` logits under
 ``no_grad``, the student's forward, CE + DIST on main and aux logits (``SegCrossEntropy`` +
 ``HeadsKD(build_kd_loss("dist"))``, as the trainer builds it), backward and an SGD step. Beside it,
-the DIST loss alone (forward + backward) on logits of the step's shape. Memory: ``benchmarks.common.peak_bytes`` (the allocator's records on
-the CPU, ``max_memory_allocated`` on CUDA), counting what the call allocates (weights, optimizer
+the DIST loss alone (forward + backward) on logits of the step's shape. Memory:
+``benchmarks.common.peak_bytes`` (the allocator's records on the CPU, ``max_memory_allocated`` on
+CUDA), counting what the call allocates (weights, optimizer
 state and the input batch exist before it).
 
 The paper's crop is 512x1024 with 2 images per GPU (``--size 512 1024 --batch 2`` on a GPU); the
