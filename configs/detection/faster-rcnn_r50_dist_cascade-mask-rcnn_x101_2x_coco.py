@@ -29,7 +29,7 @@ model = dict(
         teacher_recorders=dict(
             cls=dict(type='ModuleOutputs', source='roi_head.bbox_head.0.fc_cls')),
         distill_losses=dict(
-            loss_dist_cls=dict(type='DISTKDLoss', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
+            loss_dist_cls=dict(type='KDLoss', method='dist', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
         loss_forward_mappings=dict(
             loss_dist_cls=dict(
                 preds_S=dict(from_student=True, recorder='cls'),

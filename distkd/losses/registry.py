@@ -155,16 +155,18 @@ class KDConfig:
     def build(self) -> nn.Module:
         return KD_METHODS.get(self.method)(**self.options)
 
-    def refusal(self, task: str, *, dense: bool = False, targets: bool = True, features: bool = True) -> str | None:
+    def refusal(self, task: str, *, dense: bool = False, targets: bool = True, features: bool = True,
+                subject: str | None = None) -> str | None:
         """Why ``task`` cannot run this method (one line), or None. ``dense``: the task's KD outputs are
         per-pixel logits ``(N, C, H, W)``; ``targets``: it gives class indices per sample;
-        ``features``: it can give feature maps."""
+        ``features``: it can give feature maps. ``subject``: how the method was named (``--kd NAME``)."""
+        subject = subject or f"--kd {self.method}"
         if self.inputs == "features" and not features:
-            return f"--kd {self.method} distils feature maps; {task} gives its KD loss logits only"
+            return f"{subject} distils feature maps; {task} gives its KD loss logits only"
         if dense and not self.dense:
-            return f"--kd {self.method} takes (N, C) logits; {task} distils per-pixel logits (N, C, H, W)"
+            return f"{subject} takes (N, C) logits; {task} distils per-pixel logits (N, C, H, W)"
         if self.needs_targets and not targets:
-            return f"--kd {self.method} needs one class target per sample, which {task} does not give its KD loss"
+            return f"{subject} needs one class target per sample, which {task} does not give its KD loss"
         return None
 
     def __str__(self) -> str:
