@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from distkd.context import BatchContext
 from distkd.features import FeatureRecorder, last_stage_name
 from distkd.losses.registry import apply_kd, takes_context
-from distkd.teacher import StoredTeacher, Teacher
+from distkd.teacher import Teacher
 
 TaskLoss = Callable[[Tensor, Tensor], Tensor]
 
@@ -64,7 +64,7 @@ class Distiller(nn.Module):
         if self.teacher is not None:
             features = getattr(kd_loss, "inputs", "logits") == "features"
             if features or student_module or teacher_module:
-                if isinstance(self.teacher, StoredTeacher):
+                if getattr(self.teacher, "model", None) is None:  # stored outputs: no network to record from
                     raise ValueError("stored teacher outputs cannot serve a feature KD loss or --teacher-module")
                 if getattr(kd_loss, "ls", False):
                     raise ValueError("ls=1 (logit standardisation) standardises logits over the classes; "
