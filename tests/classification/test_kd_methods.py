@@ -94,3 +94,24 @@ def test_bad_kd_input_is_one_line(tmp_path, extra, message):
     with pytest.raises(UserError, match=message) as err:
         main(QUICK + PAIR + ["--output", str(tmp_path), "--experiment", "bad", *extra])
     assert "\n" not in str(err.value)
+
+
+def test_dkd_with_logit_standardisation_from_a_teacher_store(tmp_path, monkeypatch):
+    """The stored teacher outputs reach DKD through the same teacher interface as a live teacher's."""
+    import torch
+
+    from classification.models import build_model
+    from classification.teacher_store.cli import main as build_store_main
+
+    digits = ["-c", str(ROOT / "configs" / "digits.yaml"), "--image-size", "16", "--train-fraction", "0.1",
+              "--device", "cpu", "--teacher-model", "cifar_resnet8"]
+    torch.manual_seed(0)
+    torch.save(build_model("cifar_resnet8", 10).state_dict(), tmp_path / "t.pth")
+    digits += ["--teacher-ckpt", str(tmp_path / "t.pth")]
+    build_store_main(digits + ["--exact", "--out", str(tmp_path / "store")])
+    monkeypatch.setattr("classification.train.build_teacher", lambda *a, **k: pytest.fail("teacher network built"))
+    main(digits + ["--model", "cifar_resnet8", "--kd", "dkd", "--kd-loss-kwargs", "ls=1", "warmup=1",
+                   "--teacher-store", str(tmp_path / "store"), "--output", str(tmp_path), "--experiment", "e",
+                   "--epochs", "1", "-b", "16", "--max-iters-per-epoch", "2"])
+    rows = list(csv.DictReader(open(tmp_path / "e" / "metrics.csv")))
+    assert math.isfinite(float(rows[0]["loss_kd"])) and float(rows[0]["loss_kd"]) > 0
