@@ -115,7 +115,7 @@ def _unknown_option(method: str, key: str, known: Mapping[str, Any]) -> str:
         close = ["tau"]
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     options = ", ".join(sorted(known)) or "none"
-    return f"--kd-loss-kwargs: method '{method}' has no option '{key}'{hint}; its options: {options}"
+    return f"bad --kd-loss-kwargs: method '{method}' has no option '{key}'{hint}; its options: {options}"
 
 
 @dataclass(frozen=True)
