@@ -74,7 +74,7 @@ def check_args(args: argparse.Namespace) -> None:
     if args.kd:
         check_model_name(args.teacher_model)
         kd = kd_from_args(args)
-        if kd.needs_targets and mixup_active(args):
+        if kd.accepts("needs_targets", False) and mixup_active(args):
             raise UserError(f"--kd {args.kd} needs one class index per sample; --mixup / --cutmix give soft targets: "
                             "drop them")
 

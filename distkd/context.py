@@ -1,9 +1,7 @@
-"""What a KD method and a teacher receive besides the outputs: the batch's context, and the batch itself.
+"""What a KD method and a teacher receive besides the outputs: the batch's context (and the batch).
 
-A KD method is called ``method(student_outputs, teacher_outputs, ctx)`` and returns a loss or a dict
-of named losses; ``ctx`` is a :class:`BatchContext` (its ``targets``, ``epoch``, ``progress``). DKD
-reads the class targets and the epoch (its warm-up), as mdistiller's ``forward_train(image, target,
-epoch=...)`` gives them; the other methods ignore it.
+A KD method is called ``method(student_outputs, teacher_outputs, ctx)``; DKD reads the targets and
+the epoch from ``ctx``, as mdistiller's ``forward_train(image, target, epoch=...)`` gives them.
 """
 from __future__ import annotations
 
@@ -15,14 +13,9 @@ from torch import Tensor
 
 @dataclass(frozen=True)
 class BatchContext:
-    """The batch's context.
-
-    ``targets``: the task's targets of the batch (class indices ``(N,)`` in classification; soft
-    ``(N, C)`` under mixup / cutmix; per-pixel labels in segmentation). ``epoch``: the epoch the step
-    belongs to, counted from 0. ``progress``: the fraction of training done, in [0, 1].
-    ``teacher_outputs``: the teacher's outputs when they came with the batch (a teacher store), else
-    ``None`` (the teacher network computes them).
-    """
+    """``targets``: the task's (class indices ``(N,)``; soft ``(N, C)`` under mixup; per-pixel labels);
+    ``epoch`` counted from 0; ``progress``: fraction of training done; ``teacher_outputs``: the
+    teacher's outputs when they came with the batch (a teacher store), else None."""
 
     targets: Tensor | None = None
     epoch: int = 0
@@ -31,8 +24,8 @@ class BatchContext:
 
 
 class Batch(NamedTuple):
-    """One item of a training loader: ``(images, targets)``, or ``(images, targets, teacher outputs)``
-    from a teacher store's replay loader. ``Batch(*item)`` names the parts of either."""
+    """A training loader's item, ``(images, targets)`` or, from a teacher store, ``(images, targets,
+    teacher outputs)``: ``Batch(*item)`` names the parts of either."""
 
     images: Tensor
     targets: Tensor

@@ -5,19 +5,16 @@
     {"loss_ori": ori_loss_weight * task_loss(student(x), y),
      "loss_kd":  kd_loss_weight  * kd_loss(student(x), teacher outputs, ctx)}
 
-``ctx`` is the batch's :class:`~distkd.context.BatchContext` (epoch, progress; the targets are
-filled in from ``targets``), given to KD methods whose ``forward`` takes a ``ctx``; a method that
-returns a dict of named losses gives one ``loss_kd_<name>`` entry each. ``student_module`` /
-``teacher_module`` (dotted names, empty: the model output) give the KD loss those modules' outputs
-instead (feature losses default to the last stages).
-
-The trainer sums the dict and logs each entry. The teacher side (:mod:`distkd.teacher`) gives the
-teacher's outputs for the batch: a frozen network (eval mode, ``no_grad``, converting the batch to
-its own normalisation when asked), run first, or outputs stored earlier that came with the batch.
-It is left out of :meth:`trainable_modules`, so the optimizer and a checkpoint hold the student
-(and the KD loss's own parameters, e.g. an aligner) alone, and out of :meth:`distribute`, so DDP
-synchronises only what trains. Without a teacher the same class trains a plain model (baselines and
-teachers): only ``loss_ori`` is returned.
+``ctx`` (:class:`~distkd.context.BatchContext`; its targets default to ``targets``) goes to KD methods
+whose ``forward`` takes one; a method's dict of named losses gives ``loss_kd_<name>`` entries.
+``student_module`` / ``teacher_module`` (dotted names, empty: the model output) give the KD loss
+those modules' outputs instead (feature losses default to the last stages).
+The trainer sums the dict and logs each entry. The teacher (:mod:`distkd.teacher`: a frozen network
+in eval mode under ``no_grad``, converting the batch to its own normalisation when asked, or stored
+outputs that came with the batch) gives its outputs first; it is left out of
+:meth:`trainable_modules`, so the optimizer and a checkpoint hold the student (and the KD loss's own
+parameters, e.g. an aligner) alone, and out of :meth:`distribute`, so DDP synchronises only what
+trains. Without a teacher the same class trains a plain model: only ``loss_ori`` is returned.
 """
 from __future__ import annotations
 

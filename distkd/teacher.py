@@ -1,15 +1,8 @@
-"""The teacher side of distillation: what gives the teacher's outputs for a batch.
+"""The teacher side, one interface ``teacher.outputs(images, ctx)``: :class:`Teacher`, a frozen network
+always in eval mode, run under ``no_grad`` on the student's batch, or :class:`StoredTeacher`, outputs
+stored earlier that came with the batch (``ctx.teacher_outputs``).
 
-Two kinds, one interface, ``teacher.outputs(images, ctx) -> Tensor``:
-
-* :class:`Teacher`: a frozen network, always in eval mode, run under ``no_grad`` on the student's batch;
-* :class:`StoredTeacher`: outputs computed earlier (a teacher store) that the loader brings with
-  the batch (``ctx.teacher_outputs``); no network.
-
-The :class:`~distkd.distiller.Distiller` asks its teacher for the outputs and does not know which
-kind it holds.
-
-It runs in the caller's autocast and on the student's tensor (so in the student's memory format).
+The network runs in the caller's autocast and on the student's tensor (so in the student's memory format).
 When its weights expect another input normalisation than the student's data (a timm model's
 ``pretrained_cfg``, a checkpoint's recorded format), :class:`Renormalize` converts the batch on
 the device first, per channel::
@@ -75,13 +68,11 @@ class Teacher(nn.Module):
         return self.model(self.renormalize(images))
 
     def outputs(self, images: Tensor, ctx: BatchContext | None = None):
-        """The network's outputs on the batch."""
         return self(images)
 
 
 class StoredTeacher(nn.Module):
-    """The teacher's outputs as stored (a teacher store's replay loader yields them with each batch,
-    ``ctx.teacher_outputs``): nothing to run, no weights."""
+    """The teacher's outputs a teacher store's replay loader yields with each batch: no network."""
 
     def outputs(self, images: Tensor, ctx: BatchContext | None = None) -> Tensor:
         if ctx is None or ctx.teacher_outputs is None:

@@ -80,7 +80,8 @@ def check_replay_args(args: argparse.Namespace) -> None:
 
     if not args.kd:
         raise UserError("--teacher-store needs a KD method (--kd dist, --kd kd, ...) and --teacher-model")
-    if kd_config(args.kd, args.kd_loss_kwargs).inputs != "logits" or args.student_module or args.teacher_module:
+    features = kd_config(args.kd, args.kd_loss_kwargs).accepts("inputs", "logits") == "features"
+    if features or args.student_module or args.teacher_module:
         raise UserError(f"--teacher-store stores logits: --kd {args.kd} / --student-module / --teacher-module "
                         "distil features; use a logit loss (dist, kd) or an online teacher")
     if mixup_active(args):

@@ -2,7 +2,7 @@
 # (retinanet_r50_dist_retinanet_x101_2x_coco.py, which this config inherits unchanged otherwise).
 # Each anchor's 80 sigmoid logits plus a background logit fixed at 0 form an 81-way softmax
 # distribution, and every anchor is a DIST sample (method 'dist_anchor' of the KD registry,
-# distkd/losses/dist_variants.py).
+# registered by detection/losses.py).
 # detection/README.md compares the two losses on the same outputs.
 _base_ = ['./retinanet_r50_dist_retinanet_x101_2x_coco.py']
 

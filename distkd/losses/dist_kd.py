@@ -15,9 +15,7 @@ Dense logits ``(N, C, H, W)``: every pixel is a sample, so the inter-class term 
 RetinaNet DIST (``use_sigmoid=True`` in its detection code), where the ``A*C`` anchor x class scores
 of each position form the row.
 
-``ls=True`` standardises both logits over the classes before the temperature (logit
-standardisation, :func:`~distkd.losses.standardize.standardize`; softmax form only).
-
+``ls=True`` standardises both logits over the classes first (softmax form only).
 Computed in float32 whatever the input dtype (float64 stays float64), through plain autograd.
 """
 from __future__ import annotations
@@ -25,8 +23,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from distkd.losses.common import upcast
-from distkd.losses.standardize import standardize
+from distkd.losses.common import standardize, upcast
 
 PROBS = ("softmax", "sigmoid")
 

@@ -3,9 +3,7 @@ r"""Vanilla knowledge distillation (Hinton et al., 2015).
     L = T^2 * mean_i KL( softmax(z_t[i] / T) || softmax(z_s[i] / T) )
 
 Classes are on dim 1; for dense logits ``(N, C, H, W)`` every pixel is a sample. ``ls=True``
-standardises both logits first (:func:`~distkd.losses.standardize.standardize`, Sun et al. 2024).
-As mdistiller's ``kd_loss`` (``mdistiller/distillers/KD.py``), the logit-standardisation authors'
-with ``logit_stand``.
+standardises both logits first (as mdistiller's ``kd_loss`` with the LS authors' ``logit_stand``).
 """
 from __future__ import annotations
 
@@ -13,8 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distkd.losses.common import check_same_shape, upcast
-from distkd.losses.standardize import standardize
+from distkd.losses.common import check_same_shape, standardize, upcast
 
 
 def kl_kd_loss(z_s: Tensor, z_t: Tensor, tau: float = 4.0, ls: bool = False) -> Tensor:

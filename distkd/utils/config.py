@@ -39,33 +39,21 @@ def add_experiment_options(p: argparse.ArgumentParser, log_interval: int, save_i
 
 
 def key_value_pairs(values: Sequence[str] | Mapping | None, option: str = "--kd-loss-kwargs") -> dict[str, Any]:
-    """``['beta=2', 'tau=4']`` -> ``{'beta': 2, 'tau': 4}`` (values parsed as YAML scalars); a mapping
-    (from a YAML config) is taken as it is."""
-    if values is None:
-        return {}
-    if isinstance(values, Mapping):
-        return dict(values)
-    out = {}
-    for item in values:
-        if "=" not in item:
-            raise UserError(f"{option} takes key=value pairs, got '{item}'")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
+    """``['beta=2', 'tau=4']`` -> ``{'beta': 2, 'tau': 4}`` (YAML scalars); a mapping (YAML config) as it is."""
+    if values is None or isinstance(values, Mapping):
+        return dict(values or {})
+    if bad := [item for item in values if "=" not in item]:
+        raise UserError(f"{option} takes key=value pairs, got '{bad[0]}'")
+    return {k.strip(): yaml.safe_load(v) for k, v in (item.split("=", 1) for item in values)}
 
 
 def add_kd_options(g: argparse._ArgumentGroup, absent: str, weight_aliases: Sequence[str] = ()) -> None:
-    """The ``kd`` configuration's options, the same in both trainers: ``--kd`` (a registered method
-    name), ``--kd-loss-weight``, ``--kd-loss-kwargs`` (the method's options; a YAML config may give a
-    mapping)."""
-    g.add_argument("--kd", default=None,
-                   help=f"KD method: kd, kdtN, dkd, dist, dist_tN, mse, ... (distkd/losses/registry.py); {absent}")
-    g.add_argument("--kd-loss-weight", *weight_aliases, type=float, default=1.0,
-                   help="weight of the KD loss")
+    """The ``kd`` configuration's options, as both trainers spell them."""
+    g.add_argument("--kd", default=None, help=f"KD method: kd, kdtN, dkd, dist, dist_tN, mse, ...; {absent}")
+    g.add_argument("--kd-loss-weight", *weight_aliases, type=float, default=1.0, help="weight of the KD loss")
     g.add_argument("--kd-loss-kwargs", nargs="*", default=None,
-                   help="the method's options, key=value: tau, beta, gamma (dist); alpha, beta, tau, warmup (dkd); "
-                        "ls=1 logit standardisation (kd, dkd, dist). A YAML config may give a mapping; the command "
-                        "line's pairs add to it")
+                   help="the method's options, key=value (tau, beta, gamma, alpha, warmup; ls=1 logit "
+                        "standardisation); they add to a YAML config's mapping")
 
 
 def kd_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:

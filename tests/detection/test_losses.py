@@ -13,8 +13,8 @@ pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 from detection import losses  # noqa: E402
+from detection.losses import PerAnchorDIST, SigmoidDIST, anchor_class_logits  # noqa: E402
 from distkd.losses import dist_kd, kl_kd_loss  # noqa: E402
-from distkd.losses.dist_variants import PerAnchorDIST, SigmoidDIST, anchor_class_logits  # noqa: E402
 
 
 @pytest.fixture
@@ -201,3 +201,12 @@ def test_a_method_registered_once_is_available_by_name(registry, monkeypatch):
     loss = registry.build(dict(type="KDLoss", method="scaled", scale=3.0, loss_weight=2.0))
     z_s, z_t = torch.randn(4, 5), torch.randn(4, 5)
     torch.testing.assert_close(loss(z_s, z_t), 6.0 * (z_s - z_t).pow(2).mean())
+
+
+def test_registered_variants():
+    from distkd.losses import kd_config
+
+    assert isinstance(kd_config("dist_sigmoid").build(), SigmoidDIST) and kd_config("dist_sigmoid").build().probs == \
+        "sigmoid"
+    anchor = kd_config("dist_anchor", {"num_classes": 3}).build()
+    assert isinstance(anchor, PerAnchorDIST) and (anchor.num_classes, anchor.background) == (3, True)

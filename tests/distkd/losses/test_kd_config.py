@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from distkd.losses import DKD, DISTLoss, KDConfig, KLDivKD, kd_config
-from distkd.losses.dist_variants import PerAnchorDIST, SigmoidDIST
 
 
 def test_defaults_are_filled_in_from_the_method():
@@ -43,14 +42,7 @@ def test_the_configuration_is_frozen():
         config.options["tau"] = 3.0
 
 
-def test_registered_variants():
-    assert isinstance(kd_config("dist_sigmoid").build(), SigmoidDIST) and kd_config("dist_sigmoid").build().probs == \
-        "sigmoid"
-    anchor = kd_config("dist_anchor", {"num_classes": 3}).build()
-    assert isinstance(anchor, PerAnchorDIST) and (anchor.num_classes, anchor.background) == (3, True)
-
-
-@pytest.mark.parametrize(("name", "close"), [("dkdd", "dkd"), ("dsit", "dist"), ("dist_sigmod", "dist_sigmoid"),
+@pytest.mark.parametrize(("name", "close"), [("dkdd", "dkd"), ("dsit", "dist"), ("distt", "dist"),
                                               ("dk_t4", "dkd")])
 def test_unknown_method_lists_close_matches(name, close):
     with pytest.raises(ValueError) as err:
@@ -60,8 +52,7 @@ def test_unknown_method_lists_close_matches(name, close):
     assert "Valid names:" in message and "dkd" in message
 
 
-@pytest.mark.parametrize(("name", "key"), [("dist", "alpha"), ("kd", "gamma"), ("dkd", "gamma"), ("mse", "tau"),
-                                           ("dist_sigmoid", "ls")])
+@pytest.mark.parametrize(("name", "key"), [("dist", "alpha"), ("kd", "gamma"), ("dkd", "gamma"), ("mse", "tau")])
 def test_a_key_the_method_lacks(name, key):
     with pytest.raises(ValueError, match=f"method '{name}' has no option '{key}'; its options: ") as err:
         kd_config(name, {key: 1})
