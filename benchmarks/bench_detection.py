@@ -3,9 +3,9 @@ project's per-anchor variant, and one distillation step of each of the four DIST
 
 1. **RetinaNet losses.** One forward of the RetinaNet DIST config (student R50, teacher X101-64x4d,
    weights as built: no checkpoints are loaded) on a batch of the tiny set; on the recorded
-   ``retina_cls`` outputs of each FPN level, ``(N, 720, H, W)``: the paper's loss (``DISTKDLoss``,
-   ``probs='sigmoid'``: 720 sigmoid scores per position) and ``AnchorSigmoidDISTLoss`` (per anchor,
-   81-way softmax with a background logit fixed at 0), each its value and the norm of its gradient
+   ``retina_cls`` outputs of each FPN level, ``(N, 720, H, W)``: the paper's loss (``KDLoss``,
+   ``method='dist_sigmoid'``: 720 sigmoid scores per position) and ``method='dist_anchor'`` (per
+   anchor, 81-way softmax with a background logit fixed at 0), each its value and the norm of its gradient
    with respect to the student's output.
 2. **Distillation steps.** For each config, ``model.train_step`` (data preprocessing, teacher and
    student forward, losses, backward, SGD update with the config's optimizer): median time over
@@ -71,13 +71,13 @@ def build(name: str, data_root: Path, small_teacher: bool, device: torch.device)
 
 def compare_retina_losses(data_root: Path, small_teacher: bool, device: torch.device) -> list[dict]:
     """Per FPN level: ``{loss: (value, inter-class term, intra-class term, grad norm)}`` of both losses."""
-    from detection.losses import AnchorSigmoidDISTLoss, DISTKDLoss
+    from detection.losses import KDLoss
 
     model, _, batch = build(CONFIGS["retina"][1], data_root, small_teacher, device)
     model(**model.data_preprocessor(batch, True), mode="loss")
     losses = {
-        "paper": lambda **bg: DISTKDLoss(probs="sigmoid", **bg),
-        "per-anchor": lambda **bg: AnchorSigmoidDISTLoss(num_classes=80, **bg),
+        "paper": lambda **bg: KDLoss("dist_sigmoid", **bg),
+        "per-anchor": lambda **bg: KDLoss("dist_anchor", num_classes=80, **bg),
     }
     rows = []
     for level in range(5):

@@ -2,9 +2,10 @@
 
 One step as ``segmentation/train.py`` runs it: the teacher's ``(main, aux)`` logits under
 ``no_grad``, the student's forward, CE + DIST on main and aux logits (``SegCrossEntropy`` +
-``SegDIST``), backward and an SGD step. Beside it, the DIST loss alone (forward + backward) on
-logits of the step's shape. Memory: ``benchmarks.common.peak_bytes`` (the allocator's records on
-the CPU, ``max_memory_allocated`` on CUDA), counting what the call allocates (weights, optimizer
+``HeadsKD(build_kd_loss("dist"))``, as the trainer builds it), backward and an SGD step. Beside it,
+the DIST loss alone (forward + backward) on logits of the step's shape. Memory:
+``benchmarks.common.peak_bytes`` (the allocator's records on the CPU, ``max_memory_allocated`` on
+CUDA), counting what the call allocates (weights, optimizer
 state and the input batch exist before it).
 
 The paper's crop is 512x1024 with 2 images per GPU (``--size 512 1024 --batch 2`` on a GPU); the
@@ -29,7 +30,8 @@ import torch  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from benchmarks.common import machine_header, peak_bytes  # noqa: E402
 from distkd.distiller import Distiller  # noqa: E402
-from segmentation.engine.losses import SegCrossEntropy, SegDIST  # noqa: E402
+from distkd.losses import build_kd_loss  # noqa: E402
+from segmentation.engine.losses import HeadsKD, SegCrossEntropy  # noqa: E402
 from segmentation.models import WithAux, build_segmentor  # noqa: E402
 
 MiB = 2**20
@@ -56,7 +58,7 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
     torch.manual_seed(0)
     student = build_segmentor("deeplabv3", args.student_backbone).to(device)
     teacher = WithAux(build_segmentor("deeplabv3", args.teacher_backbone)).to(device)
-    distiller = Distiller(student, SegCrossEntropy(), teacher, SegDIST()).train()
+    distiller = Distiller(student, SegCrossEntropy(), teacher, HeadsKD(build_kd_loss("dist"))).train()
     optimizer = torch.optim.SGD(student.parameters(), lr=1e-4, momentum=0.9)
     images = torch.randn(args.batch, 3, *args.size, device=device)
     labels = torch.randint(0, 19, (args.batch, *args.size), device=device)
@@ -69,7 +71,7 @@ def measure(args: argparse.Namespace, device: torch.device) -> dict[str, float]:
 
     with torch.no_grad():
         main_t, aux_t = teacher(images)
-    dist = SegDIST()
+    dist = HeadsKD(build_kd_loss("dist"))
 
     def loss_only() -> None:
         outputs_s = (main_t.flip(0).requires_grad_(), aux_t.flip(0).requires_grad_())

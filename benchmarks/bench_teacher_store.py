@@ -44,12 +44,14 @@ from classification.data.datasets import build_dataset  # noqa: E402
 from classification.data.transforms import build_transform  # noqa: E402
 from classification.models import build_model  # noqa: E402
 from classification.teacher_store.builder import build_store  # noqa: E402
-from classification.teacher_store.replay import ReplayDataset, StoredTeacher  # noqa: E402
+from classification.teacher_store.replay import ReplayDataset  # noqa: E402
 from classification.teacher_store.store import TeacherStore, rebuild_topk, topk_split  # noqa: E402
 from classification.teacher_store.views import ReplayRecipe  # noqa: E402
+from distkd.context import Batch, BatchContext  # noqa: E402
 from distkd.distiller import Distiller  # noqa: E402
 from distkd.losses import build_kd_loss  # noqa: E402
 from distkd.losses.dist_kd import dist_loss  # noqa: E402
+from distkd.teacher import StoredTeacher  # noqa: E402
 from distkd.utils.checkpoint import load_weights  # noqa: E402
 from distkd.utils.sampling import SeededBatchSampler  # noqa: E402
 
@@ -119,9 +121,8 @@ def epoch(model: nn.Module, loader: DataLoader, params) -> float:
     model.train()
     start = time.perf_counter()
     for batch in loader:
-        images, targets = batch[0], batch[1]
-        extra = {"teacher_logits": batch[2]} if len(batch) > 2 else {}
-        losses = model(images, targets, **extra)
+        batch = Batch(*batch)
+        losses = model(batch.images, batch.targets, BatchContext(teacher_outputs=batch.teacher_outputs))
         loss = sum(losses.values()) if isinstance(losses, dict) else losses
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -134,7 +135,7 @@ class PlainStep(nn.Module):
         super().__init__()
         self.student, self.ce = student, nn.CrossEntropyLoss()
 
-    def forward(self, images, targets):
+    def forward(self, images, targets, ctx=None):
         return self.ce(self.student(images), targets)
 
 

@@ -7,28 +7,9 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
-
-import yaml
 
 from distkd.errors import UserError
-from distkd.utils.config import add_experiment_options, option_names, parse_with_config
-
-
-def _kv_pairs(values: Sequence[str] | dict | None) -> dict[str, Any]:
-    """``['beta=2', 'tau=4']`` -> ``{'beta': 2.0, 'tau': 4.0}`` (values parsed as YAML scalars)."""
-    if values is None:
-        return {}
-    if isinstance(values, dict):
-        return dict(values)
-    out = {}
-    for item in values:
-        if "=" not in item:
-            raise UserError(f"--kd-loss-kwargs takes key=value pairs, got '{item}'")
-        key, value = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(value)
-    return out
-
+from distkd.utils.config import add_experiment_options, add_kd_options, kd_options, option_names, parse_with_config
 
 FOREIGN_OPTIONS = {  # options of the original's other projects (NAS, DBB, DyRep, EdgeNN): default only
     "model_config": "", "auxiliary": False, "auxiliary_weight": 0.4, "dbb": False, "dyrep": False,
@@ -149,7 +130,7 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
                    help="keep an EMA of the weights (timm); it is validated too and ranks best.pth")
     g.add_argument("--model-ema-decay", type=float, default=0.9998)
     g = p.add_argument_group("distillation")
-    g.add_argument("--kd", default=None, help="kd, kdtN, dist, dist_tN or mse; absent or empty = no KD")
+    add_kd_options(g, absent="absent or empty = no KD")
     g.add_argument("--teacher-model", default=None)
     g.add_argument("--teacher-ckpt", default=None, help="teacher weights (state_dict, or under state_dict/model)")
     g.add_argument("--teacher-pretrained", dest="teacher_pretrained", action="store_true", default=True,
@@ -157,8 +138,6 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--teacher-no-pretrained", dest="teacher_pretrained", action="store_false",
                    help="random teacher (debugging only)")
     g.add_argument("--ori-loss-weight", type=float, default=1.0)
-    g.add_argument("--kd-loss-weight", type=float, default=1.0)
-    g.add_argument("--kd-loss-kwargs", nargs="*", default=None, help="extra KD loss arguments, key=value")
     g.add_argument("--teacher-module", default="",
                    help="feature losses (mse): teacher module whose output is distilled (empty: its last stage)")
     g.add_argument("--student-module", default="",
@@ -207,7 +186,7 @@ def parse_args(argv: Sequence[str] | None = None, for_test: bool = False) -> arg
     known = option_names(build_parser(for_test=False)) if for_test else ()
     args = parse_with_config(parser, argv, known)
     if not for_test:
-        args.kd_loss_kwargs = _kv_pairs(args.kd_loss_kwargs)
+        args.kd_loss_kwargs = kd_options(parser, args)
         args.kd = args.kd or None  # the original's '' = no KD
         check_foreign_options(args)
     return args

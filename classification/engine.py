@@ -11,6 +11,7 @@ from torch import nn
 from tqdm import tqdm
 
 from classification.scheduler import LRSchedule
+from distkd.context import Batch, BatchContext
 from distkd.errors import UserError
 from distkd.utils.debug_hooks import fail_point
 from distkd.utils.distributed import all_reduce_sum
@@ -36,6 +37,7 @@ class StepConfig:
     show_progress: bool = True
     seed: int = 0
     rank: int = 0
+    epochs: int = 0  # of the whole run: the KD methods' progress through training
 
 
 @dataclass
@@ -107,16 +109,15 @@ def train_one_epoch(
             break
         fail_point(cfg.rank, epoch, i)
         seed_everything(step_seed(cfg.seed, epoch, i, cfg.rank))
-        images, targets = batch[0], batch[1]
-        extra = {}
-        if len(batch) > 2:  # --teacher-store: the batch carries the stored teacher logits
-            extra["teacher_logits"] = batch[2].to(cfg.device, non_blocking=True)
+        batch = Batch(*batch)  # images, targets (and, from a teacher store, the teacher's outputs)
         lr = schedule.apply(optimizer, epoch + i / iters)
-        images, targets = to_device(images, cfg), targets.to(cfg.device, non_blocking=True)
+        images, targets = to_device(batch.images, cfg), batch.targets.to(cfg.device, non_blocking=True)
         if cfg.mixup_fn is not None:
             images, targets = cfg.mixup_fn(images, targets)
+        ctx = BatchContext(epoch=epoch, progress=(epoch + i / iters) / cfg.epochs if cfg.epochs else 0.0,
+                           teacher_outputs=batch.teacher_outputs)
         with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
-            losses = model(images, targets, **extra)
+            losses = model(images, targets, ctx)
         loss = sum(losses.values())
         watch.update(i, losses)  # no host sync here: checked at the logging points below
         optimizer.zero_grad(set_to_none=True)

@@ -21,6 +21,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from classification.config import parse_args
 from classification.data import build_loaders
+from classification.data.loaders import mixup_active
 from classification.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, normalization
 from classification.download import check_recorded
 from classification.engine import EpochProgress, StepConfig, evaluate, train_one_epoch
@@ -29,8 +30,8 @@ from classification.scheduler import LRSchedule
 from classification.tracking import WandbRun
 from distkd.distiller import Distiller
 from distkd.errors import UserError
-from distkd.losses import build_kd_loss
-from distkd.teacher import Teacher, renormalize_or_none
+from distkd.losses import KDConfig, kd_config
+from distkd.teacher import StoredTeacher, Teacher, renormalize_or_none
 from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import DistInfo, barrier, init_distributed
@@ -72,10 +73,18 @@ def check_args(args: argparse.Namespace) -> None:
     check_model_name(args.model)
     if args.kd:
         check_model_name(args.teacher_model)
-        try:
-            build_kd_loss(args.kd, **args.kd_loss_kwargs)
-        except ValueError as err:
-            raise UserError(str(err)) from None
+        kd = kd_from_args(args)
+        if kd.accepts("needs_targets", False) and mixup_active(args):
+            raise UserError(f"--kd {args.kd} needs one class index per sample; --mixup / --cutmix give soft targets: "
+                            "drop them")
+
+
+def kd_from_args(args: argparse.Namespace) -> KDConfig:
+    """The ``kd`` configuration of ``--kd``, ``--kd-loss-kwargs`` and ``--kd-loss-weight`` (validated)."""
+    try:
+        return kd_config(args.kd, args.kd_loss_kwargs, args.kd_loss_weight)
+    except ValueError as err:
+        raise UserError(str(err)) from None
 
 
 def ignored_options(args: argparse.Namespace) -> list[str]:
@@ -261,26 +270,24 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     for note in ignored_options(args):
         logger.warning(note)
     student = build_student(args, num_classes)
-    teacher = kd_loss = None
-    if args.kd:
-        if args.teacher_store:  # --- teacher store: no teacher network ---
-            from classification.teacher_store.replay import StoredTeacher
-
-            teacher = StoredTeacher()
-        else:
-            teacher = build_teacher(args, num_classes, logger)
-        kd_loss = build_kd_loss(args.kd, **args.kd_loss_kwargs)  # valid: check_args built it once
+    teacher = kd = None
+    if args.kd:  # the teacher's outputs: the network, or a teacher store's (no network, docs/teacher_store.md)
+        teacher = StoredTeacher() if args.teacher_store else build_teacher(args, num_classes, logger)
+        kd = kd_from_args(args)  # valid: check_args parsed it once
     try:
-        distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd_loss, args.ori_loss_weight,
-                              args.kd_loss_weight, args.student_module, args.teacher_module).to(device)
+        distiller = Distiller(student, build_task_loss(args, mixup_fn), teacher, kd.build() if kd else None,
+                              args.ori_loss_weight, kd.weight if kd else 1.0, args.student_module,
+                              args.teacher_module).to(device)
     except AttributeError as err:  # get_submodule of a name that is not there
         raise UserError(f"--student-module / --teacher-module: {err}") from None
+    except ValueError as err:  # ls=1 on the feature maps of named modules
+        raise UserError(str(err)) from None
     if args.channels_last:
         distiller.to(memory_format=torch.channels_last)
     distiller.prepare(next(iter(val_loader))[0][:2].to(device))
     trainable = distiller.trainable_modules()
     logger.info(f"student {args.model}: {sum(p.numel() for p in student.parameters()) / 1e6:.2f}M params"
-                + (f" | teacher {args.teacher_model} | kd {kd_loss}" if teacher is not None else ""))
+                + (f" | teacher {args.teacher_model} | kd {kd}" if teacher is not None else ""))
 
     optimizer = build_optimizer(args, trainable)
     schedule = LRSchedule.from_args(args)
@@ -294,8 +301,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         ids = [dist.local_rank] if device.type == "cuda" else None
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
-    cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student,
-                     args.log_interval, args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank)
+    cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student, args.log_interval,
+                     args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank, epochs=args.epochs)
 
     start_epoch, resumed_progress, best = 0, None, {"metric": "top1", "value": -1.0, "at": -1}
     if resume_path:

@@ -1,40 +1,41 @@
-r"""The project's DIST loss (``distkd/losses/dist_kd.py``) registered in mmrazor's ``MODELS``.
+r"""The project's KD registry (``distkd/losses/registry.py``) in mmrazor's ``MODELS``: one loss, ``KDLoss``.
 
-* ``DISTKDLoss``: ``loss_weight * dist_loss(z_s, z_t, beta, gamma, tau, probs=...)`` on logits with
-  classes on dim 1: ``(num_rois, 81)`` ``fc_cls`` outputs of a two-stage detector, or
-  ``(N, C, H, W)`` decode-head logits of a segmentor (every pixel is a sample).
+``dict(type='KDLoss', method='dist', loss_weight=1.0, **options)`` builds the registered method
+``method`` with ``options`` (``beta``, ``gamma``, ``tau``, ``ls``, ...: parsed, defaulted and validated
+by :func:`distkd.losses.kd_config`, as ``--kd`` / ``--kd-loss-kwargs`` in the trainers) and computes
+``loss_weight * method(preds_S, preds_T)`` with the teacher side detached. A method registered once
+in ``KD_METHODS`` is available here by name. Methods that need class targets (``dkd``) or feature
+aligners (``mse``) are refused with one line: an mmrazor distill loss receives two recorded tensors.
 
-  With ``probs='sigmoid'`` on RetinaNet's raw ``retina_cls`` output of one FPN level it is the
-  paper's RetinaNet DIST (``use_sigmoid=True`` in its detection code): ``retina_cls`` gives
-  ``(N, A*C, H, W)`` = ``(N, 9*80 = 720, H, W)``, every score becomes ``sigmoid(z)`` (no softmax),
-  every position ``(n, h, w)`` is a row of 720 anchor x class scores (the paper's
-  ``transpose(1, 3).reshape(-1, 720)``):
+The detection configs use:
+
+* ``method='dist'`` on the ``(num_rois, 81)`` ``fc_cls`` outputs of a two-stage detector (an 81-way
+  softmax including background), or on ``(N, C, H, W)`` decode-head logits of a segmentor (every
+  pixel a sample);
+* ``method='dist_sigmoid'``: the paper's RetinaNet DIST (``use_sigmoid=True`` in its detection code),
+  on RetinaNet's raw ``retina_cls`` output of one FPN level, ``(N, A*C, H, W)`` = ``(N, 9*80 = 720,
+  H, W)``: every score becomes ``sigmoid(z)`` (no softmax), every position ``(n, h, w)`` is a row of
+  720 anchor x class scores (the paper's ``transpose(1, 3).reshape(-1, 720)``)::
 
       L = beta * (1 - mean_{n,h,w} pearson(p_s[n, :, h, w], p_t[n, :, h, w]))     # inter: 720 scores
         + gamma * (1 - mean_{k<720} pearson(p_s[:, k, :, :], p_t[:, k, :, :]))      # intra: over positions
 
-  That is ``dist_kd.dist_loss(..., probs='sigmoid')`` on the 4-d tensor as it comes.
+* ``method='dist_anchor'``: this project's alternative for sigmoid classifiers (not the paper's),
+  kept for comparison (``benchmarks/bench_detection.py``). DIST per anchor on ``retina_cls``: channel
+  ``a*C + c`` holds the logit ``z_c`` of class ``c`` for anchor ``a`` (mmdet's layout); each anchor
+  becomes a ``C+1``-way distribution by appending a background logit fixed at 0,
 
-* ``AnchorSigmoidDISTLoss``: this project's alternative for sigmoid classifiers (not the paper's),
-  kept for comparison (``benchmarks/bench_detection.py``). DIST per anchor on ``retina_cls``
-  (one FPN level per call): channel ``a*C + c`` holds the logit ``z_c`` of class ``c`` for anchor
-  ``a`` (mmdet reads it as ``permute(0, 2, 3, 1).reshape(-1, C)``). Each anchor becomes a
-  ``C+1``-way distribution by appending a background logit fixed at 0:
+      p_c = exp(z_c) / (1 + sum_k exp(z_k)),     p_bg = 1 / (1 + sum_k exp(z_k))
 
-      p_c  = exp(z_c) / (1 + sum_k exp(z_k)),     p_bg = 1 / (1 + sum_k exp(z_k))
+  i.e. ``softmax([z_1..z_C, 0])`` (for one class exactly ``[sigmoid(z), 1 - sigmoid(z)]``), and every
+  anchor position ``(n, a, h, w)`` is a DIST sample. ``background=False`` drops the background entry.
 
-  i.e. ``softmax([z_1..z_C, 0])``. For one class this is exactly ``[sigmoid(z), 1 - sigmoid(z)]``,
-  ``z_c`` stays the log-odds of class ``c`` against background, and an anchor whose class scores
-  are all low puts its mass on background, as the 81-way ``fc_cls`` softmax of the Faster R-CNN row
-  does. DIST then treats every anchor position ``(n, a, h, w)`` as a sample: the inter-class term
-  correlates each anchor's ``C+1`` probabilities, the intra-class term each class over all anchors
-  of the level. ``background=False`` drops the background entry (plain softmax over the ``C``
-  logits, which ignores how confident the anchor is overall).
+Both variants are registered in the KD registry (``KD_METHODS``) by this module.
 """
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from detection import compat
 
@@ -42,23 +43,17 @@ compat.apply()
 
 from mmrazor.registry import MODELS  # noqa: E402
 
-from distkd.losses import dist_kd  # noqa: E402
+from distkd.losses import KD_METHODS, DISTLoss, apply_kd, kd_config  # noqa: E402
+from distkd.losses.registry import takes_context  # noqa: E402
+
+WHERE = "an mmrazor distill loss (two recorded tensors)"
 
 
-@MODELS.register_module()
-class DISTKDLoss(dist_kd.DISTLoss):
-    """``loss_weight * DIST(preds_S, preds_T)``: the project's ``DISTLoss`` (``beta``, ``gamma``,
-    ``tau`` and its other options in ``dist_kwargs``); the teacher side is detached."""
+class SigmoidDIST(DISTLoss):
+    """DIST with element-wise ``sigmoid(z / tau)`` probabilities (the paper's RetinaNet form)."""
 
-    def __init__(self, loss_weight: float = 1.0, **dist_kwargs) -> None:
-        super().__init__(**dist_kwargs)
-        self.loss_weight = float(loss_weight)
-
-    def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:  # noqa: N803 (mmrazor's names)
-        return self.loss_weight * super().forward(preds_S, preds_T.detach())
-
-    def extra_repr(self) -> str:
-        return f"{super().extra_repr()}, loss_weight={self.loss_weight}"
+    def __init__(self, beta: float = 1.0, gamma: float = 1.0, tau: float = 1.0, eps: float = 1e-8) -> None:
+        super().__init__(beta, gamma, tau, eps, probs="sigmoid")
 
 
 def anchor_class_logits(cls_score: Tensor, num_classes: int, background: bool = True) -> Tensor:
@@ -73,21 +68,41 @@ def anchor_class_logits(cls_score: Tensor, num_classes: int, background: bool = 
     return logits
 
 
-@MODELS.register_module()
-class AnchorSigmoidDISTLoss(DISTKDLoss):
-    """DIST between two sigmoid classification maps of one FPN level, per anchor (module docstring)."""
+class PerAnchorDIST(DISTLoss):
+    """DIST between two ``(N, A*C, H, W)`` sigmoid classification maps, per anchor (module docstring)."""
 
-    def __init__(self, num_classes: int = 80, background: bool = True, **kwargs) -> None:
-        if kwargs.get("probs", "softmax") != "softmax":
-            raise ValueError("AnchorSigmoidDISTLoss builds per-anchor softmax distributions; for the paper's "
-                             "element-wise sigmoid use type='DISTKDLoss', probs='sigmoid'")
-        super().__init__(**kwargs)
+    def __init__(self, num_classes: int = 80, background: bool = True, beta: float = 1.0, gamma: float = 1.0,
+                 tau: float = 1.0, eps: float = 1e-8) -> None:
+        super().__init__(beta, gamma, tau, eps)
         self.num_classes, self.background = int(num_classes), bool(background)
 
-    def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:  # noqa: N803
-        z_s = anchor_class_logits(preds_S, self.num_classes, self.background)
-        z_t = anchor_class_logits(preds_T, self.num_classes, self.background)
-        return super().forward(z_s, z_t)
+    def forward(self, z_s: Tensor, z_t: Tensor) -> Tensor:
+        return super().forward(anchor_class_logits(z_s, self.num_classes, self.background),
+                               anchor_class_logits(z_t, self.num_classes, self.background))
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, num_classes={self.num_classes}, background={self.background}"
+
+
+KD_METHODS.register("dist_sigmoid")(SigmoidDIST)
+KD_METHODS.register("dist_anchor")(PerAnchorDIST)
+
+
+@MODELS.register_module()
+class KDLoss(nn.Module):
+    """``loss_weight * method(preds_S, preds_T.detach())`` for a KD method of the project's registry."""
+
+    def __init__(self, method: str = "dist", loss_weight: float = 1.0, **options) -> None:
+        super().__init__()
+        self.config = kd_config(method, options, loss_weight)  # ValueError: one line
+        if reason := self.config.refusal(WHERE, targets=False, features=False, subject=f"method='{method}'"):
+            raise ValueError(reason)
+        self.kd = self.config.build()
+        self.loss_weight = self.config.weight
+        self._with_ctx = takes_context(self.kd)
+
+    def forward(self, preds_S: Tensor, preds_T: Tensor) -> Tensor:  # noqa: N803 (mmrazor's names)
+        return self.loss_weight * apply_kd(self.kd, preds_S, preds_T.detach(), None, self._with_ctx)
+
+    def extra_repr(self) -> str:
+        return f"method={self.config.method}, loss_weight={self.loss_weight}"

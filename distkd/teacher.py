@@ -1,6 +1,8 @@
-"""The teacher: a frozen network, always in eval mode, run under ``no_grad`` on the student's batch.
+"""The teacher side, one interface ``teacher.outputs(images, ctx)``: :class:`Teacher`, a frozen network
+always in eval mode, run under ``no_grad`` on the student's batch, or :class:`StoredTeacher`, outputs
+stored earlier that came with the batch (``ctx.teacher_outputs``).
 
-It runs in the caller's autocast and on the student's tensor (so in the student's memory format).
+The network runs in the caller's autocast and on the student's tensor (so in the student's memory format).
 When its weights expect another input normalisation than the student's data (a timm model's
 ``pretrained_cfg``, a checkpoint's recorded format), :class:`Renormalize` converts the batch on
 the device first, per channel::
@@ -13,6 +15,8 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+
+from distkd.context import BatchContext
 
 
 class Renormalize(nn.Module):
@@ -62,3 +66,16 @@ class Teacher(nn.Module):
     @torch.no_grad()
     def forward(self, images: Tensor):
         return self.model(self.renormalize(images))
+
+    def outputs(self, images: Tensor, ctx: BatchContext | None = None):
+        return self(images)
+
+
+class StoredTeacher(nn.Module):
+    """The teacher's outputs a teacher store's replay loader yields with each batch: no network."""
+
+    def outputs(self, images: Tensor, ctx: BatchContext | None = None) -> Tensor:
+        if ctx is None or ctx.teacher_outputs is None:
+            raise ValueError("a StoredTeacher reads the teacher's outputs from the batch (ctx.teacher_outputs), "
+                             "and this batch has none: use a teacher store's replay loader")
+        return ctx.teacher_outputs.to(images.device, non_blocking=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from distkd.errors import UserError
-from distkd.losses.registry import parse_kd_name
+from reproduce import methods
 from reproduce.paper import RECIPES, PaperRow, reference_rows
 from reproduce.runs import Run, find_runs
 
@@ -45,6 +45,7 @@ class Line:
     method: str
     paper: float | None
     runs: list[Run] = field(default_factory=list)
+    source: str = ""  # where ``paper`` was published, when not the DIST paper's table
     evaluated: list[float] = field(default_factory=list)  # teacher scores measured before KD
 
     @property
@@ -97,13 +98,10 @@ def kd_column(run: Run) -> str | None:
     if run.recipe not in RECIPES:
         return None
     recipe = RECIPES[run.recipe]
-    try:
-        method = parse_kd_name(run.kd or "")
-        for column, (_, name, _) in (("kd", recipe.kd), ("dist", recipe.dist)):
-            if method == parse_kd_name(name):
-                return column
-    except ValueError:
-        return None
+    method = methods.run_signature(run.kd or "", run.kd_options)  # the method and all its options
+    for column, (_, name, _) in (("kd", recipe.kd), ("dist", recipe.dist)):
+        if method is not None and method == methods.run_signature(name, {}):
+            return column
     return None
 
 
@@ -119,6 +117,8 @@ def roles_in_row(run: Run, row: PaperRow) -> list[str]:
     if (run.student, run.teacher) != (row.student_model, row.teacher_model):
         return []
     column = kd_column(run)
+    if method_column(run, row) not in (None, column):  # e.g. KD with mdistiller's loss weights: not the paper's KD
+        return []
     return [column] if column in row.roles else []
 
 
@@ -132,13 +132,50 @@ def _line(cells: dict[tuple[int, str], Line], index: int, row: PaperRow, role: s
     return cells[(index, role)]
 
 
+def method_column(run: Run, row: PaperRow) -> str | None:
+    """The ``cifar100-methods`` column (:mod:`reproduce.methods`) of a run of the row's pair, or None."""
+    if (run.task, run.dataset, run.recipe, row.table) != ("classification", "cifar100", "cifar", "cifar100"):
+        return None
+    if (run.student, run.teacher) != (row.student_model, row.teacher_model):
+        return None
+    return methods.column_of(row, run.kd, run.kd_options, run.loss_weights)
+
+
+def _method_lines(runs: Sequence[Run], rows: Sequence[PaperRow]) -> tuple[list[Line], set[int]]:
+    """The comparison of KD methods on the CIFAR-100 pairs some run of a method column matched: every
+    paper-recipe column (``not run`` where empty), the published-recipe ones that have runs. Returns
+    the lines and the ids of the runs they hold."""
+    cells: dict[tuple[int, str], Line] = {}
+    for run in runs:
+        for index, row in enumerate(rows):
+            column = method_column(run, row)
+            if column is not None:
+                if (index, column) not in cells:
+                    value, source = methods.published(row, column)
+                    cells[(index, column)] = Line(methods.TABLE, row, row.label, column, value, source=source)
+                cells[(index, column)].runs.append(run)
+    lines = []
+    for index, row in enumerate(rows):
+        if not any(i == index for i, _ in cells):
+            continue
+        for column in methods.COLUMNS:
+            if (index, column) in cells:
+                lines.append(cells[(index, column)])
+            elif column in methods.PAPER_RECIPE_COLUMNS:
+                value, source = methods.published(row, column)
+                lines.append(Line(methods.TABLE, row, row.label, column, value, source=source))
+    return lines, {id(run) for line in lines for run in line.runs}
+
+
 def build_lines(runs: Sequence[Run], rows: Sequence[PaperRow]) -> list[Line]:
-    """Lines of every row some run matched (all its methods, ``not run`` where empty), then the
-    user's own rows (runs that matched nothing), grouped by dataset, models and ``--kd``."""
+    """Lines of every row some run matched (all its methods, ``not run`` where empty), the comparison
+    of KD methods on CIFAR-100 (:mod:`reproduce.methods`), then the user's own rows (runs that matched
+    nothing), grouped by dataset, models and ``--kd``."""
     cells: dict[tuple[int, str], Line] = {}
     own: dict[tuple, Line] = {}
+    method_lines, in_methods = _method_lines(runs, rows)
     for run in runs:
-        matched = False
+        matched = id(run) in in_methods
         for index, row in enumerate(rows):
             for role in roles_in_row(run, row):
                 matched = True
@@ -156,20 +193,25 @@ def build_lines(runs: Sequence[Run], rows: Sequence[PaperRow]) -> list[Line]:
     for index, row in enumerate(rows):
         if any(i == index for i, _ in cells):
             lines += [_line(cells, index, row, role) for role in row.roles]
-    return lines + [own[key] for key in sorted(own)]
+    return lines + method_lines + [own[key] for key in sorted(own)]
 
 
 # --- render ------------------------------------------------------------------------------------
 
 METHOD_NAMES = {"teacher": "Teacher", "baseline": "Baseline", "kd": "KD (T=4)", "dist": "DIST",
                 "dist_mimic": "DIST+mimic"}
+METHODS_TITLE = (f"{methods.TABLE}: KD, DKD and DIST, with and without logit standardisation (LS), on the DIST "
+                 "paper's CIFAR-100 recipe (top1, %); Published: each method's authors' number")
 CSV_COLUMNS = ("group", "source", "dataset", "metric", "student", "teacher", "method", "paper", "best_mean",
-               "best_std", "last_mean", "last_std", "diff_best", "n_finished", "n_unfinished", "status")
+               "best_std", "last_mean", "last_std", "diff_best", "n_finished", "n_unfinished", "status",
+               "published_in")
 
 
 def _title(line: Line) -> str:
     if line.row is None:
         return "Your own rows (no paper row matches these runs)"
+    if line.group == methods.TABLE:
+        return METHODS_TITLE
     if line.row.source == "project":
         return f"{line.group}: project benchmark, not in the paper ({line.row.metric}, %)"
     return f"{line.group} ({line.row.metric}, %)"
@@ -198,15 +240,22 @@ def to_markdown(lines: Sequence[Line], runs: Sequence[Run], problems: Sequence[s
     """Tables by paper table, then the user's own rows, then every run with its status."""
     out = []
     for title, group in _groups(lines).items():
+        published = group[0].group == methods.TABLE
+        paper = "Published | Source" if published else "Paper"
         out += [f"### {title}", "",
-                "| Student <- Teacher | Method | Paper | Best (mean ± std) | Last epoch (mean ± std) "
-                "| Δ best − paper | Seeds | Status |",
-                "|---|---|---|---|---|---|---|---|"]
+                f"| Student <- Teacher | Method | {paper} | Best (mean ± std) | Last epoch (mean ± std) "
+                f"| Δ best − {'published' if published else 'paper'} | Seeds | Status |",
+                "|---|---|---|---|---|---|---|---|" + ("---|" if published else "")]
         for line in group:
             seeds = len(line.evaluated) if line.evaluated else len(line.finished)
-            out.append(f"| {line.label} | {METHOD_NAMES.get(line.method, line.method)} | {_fmt(line.paper)} "
+            name = methods.TITLES.get(line.method, line.method) if published else METHOD_NAMES.get(line.method,
+                                                                                                   line.method)
+            paper = f"{_fmt(line.paper)} | {line.source or '—'}" if published else _fmt(line.paper)
+            out.append(f"| {line.label} | {name} | {paper} "
                        f"| {fmt_stats(line.best)} | {fmt_stats(line.last)} | {_fmt(line.diff, signed=True)} "
                        f"| {seeds} | {line.status} |")
+        if published:
+            out += [""] + [f"- {key}: {text}" for key, text in methods.SOURCES.items()]
         out.append("")
     if not lines:
         out += ["No runs found.", ""]
@@ -241,6 +290,7 @@ def csv_records(lines: Sequence[Line]) -> list[dict[str, object]]:
             "n_finished": len(line.evaluated) if line.evaluated else len(line.finished),
             "n_unfinished": len(line.unfinished),
             "status": line.status,
+            "published_in": methods.SOURCES.get(line.source, ""),
         })
     return records
 
@@ -264,16 +314,17 @@ def write_png(lines: Sequence[Line], path: Path) -> None:
         groups = {"No runs found": []}
     fig, axes = plt.subplots(len(groups), 1, figsize=(13, 3.6 * len(groups)), squeeze=False)
     colors = {"teacher": "tab:gray", "baseline": "tab:blue", "kd": "tab:orange", "dist": "tab:green",
-              "dist_mimic": "tab:olive"}
+              "dist_mimic": "tab:olive", "kd_ls": "tab:red", "dkd": "tab:purple", "dkd_ls": "tab:pink",
+              "dist_ls": "tab:cyan", "kd_pub": "tab:brown"}
     for ax, (title, group) in zip(axes[:, 0], groups.items()):
         labels = list(dict.fromkeys(line.label for line in group))
-        methods = list(dict.fromkeys(line.method for line in group))
-        width = 0.8 / max(len(methods), 1)
+        columns = list(dict.fromkeys(line.method for line in group))
+        width = 0.8 / max(len(columns), 1)
         values = []
         for line in group:
-            x = labels.index(line.label) + (methods.index(line.method) - (len(methods) - 1) / 2) * width
+            x = labels.index(line.label) + (columns.index(line.method) - (len(columns) - 1) / 2) * width
             color = colors.get(line.method, "tab:purple")
-            name = METHOD_NAMES.get(line.method, line.method)
+            name = METHOD_NAMES.get(line.method) or methods.TITLES.get(line.method, line.method)
             if line.paper is not None:
                 ax.bar(x - width / 4, line.paper, width / 2, color=color, alpha=0.35, hatch="//",
                        edgecolor=color, label=f"{name} (paper)")

@@ -11,7 +11,7 @@ import csv
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class Run:
     last: float | None
     teacher_score: float | None = None  # the teacher evaluated before KD (teacher.yaml)
     unit: str = "epoch"
+    kd_options: dict[str, Any] = field(default_factory=dict, compare=False)  # --kd-loss-kwargs
+    loss_weights: tuple[float | None, float | None] = (None, None)  # --ori-loss-weight, --kd-loss-weight
 
     @property
     def finished(self) -> bool:
@@ -126,6 +128,8 @@ def _classification_run(path: Path, args: dict[str, Any]) -> Run:
         best=max(score for _, score in rows) if rows else None,
         last=rows[-1][1] if rows else None,
         teacher_score=teacher_score,
+        kd_options=dict(args.get("kd_loss_kwargs") or {}),
+        loss_weights=(_float(args.get("ori_loss_weight")), _float(args.get("kd_loss_weight"))),
     )
 
 
@@ -150,7 +154,7 @@ def _segmentation_run(path: Path, args: dict[str, Any]) -> Run:
         dataset="cityscapes",
         student=_seg_model(args, "student"),
         teacher=_seg_model(args, "teacher") if distilled else None,
-        kd="dist" if distilled else None,
+        kd=(args.get("kd") or "dist") if distilled else None,  # no 'kd' key: runs before --kd existed (DIST)
         recipe="seg",
         seed=args.get("seed"),
         total=args.get("max_iterations"),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from distkd.errors import UserError
+from reproduce import methods
 from reproduce.paper import DET_CONFIGS, RECIPES, PaperRow, Recipe, rows_of_table
 from reproduce.runs import load_run
 
@@ -165,6 +166,7 @@ def dense_jobs(rows: Sequence[PaperRow], seeds: int, gpus: int | None, output: s
 # --- commands ----------------------------------------------------------------------------------
 
 METHODS = ("teacher", "baseline", "kd", "dist")
+ONLY_CHOICES = tuple(dict.fromkeys((*METHODS, "dist_mimic", *methods.COLUMNS)))
 
 
 def _launch(gpus: int, config: str, model: str) -> list[str]:
@@ -218,6 +220,35 @@ def classification_jobs(rows: Sequence[PaperRow], seeds: int, gpus: int | None, 
     return jobs
 
 
+def _method_job(row: PaperRow, column: str, setting: methods.Setting, seed: int, gpus: int, output: str) -> Job:
+    """A student of ``tools/reproduce.py cifar100-methods``: the CIFAR recipe with one method's loss."""
+    recipe = RECIPES["cifar"]
+    student, teacher = short_name(row.student_model), short_name(row.teacher_model)
+    name = f"{recipe.prefix}-{student}_{teacher}-{column}-s{seed}"
+    argv = _launch(gpus, setting.config, row.student_model)
+    argv += ["--dataset", row.dataset, "--experiment", name, "--output", output, "--seed", str(seed)]
+    argv += ["--kd", setting.kd, "--teacher-model", row.teacher_model,
+             "--teacher-ckpt", f"{output}/{recipe.prefix}-{teacher}-teacher-s0/best.pth"]
+    argv += list(setting.extra) + list(row.overrides)
+    return Job(name, column, row, seed, tuple(argv), setting.config, (row.student_model, row.teacher_model),
+               f"{output}/{name}", setting.note)
+
+
+def method_jobs(rows: Sequence[PaperRow], seeds: int, gpus: int | None, output: str,
+                recipe: str = "paper") -> list[Job]:
+    """The CIFAR-100 teachers, then seed by seed every pair's KD, DKD and DIST runs with and without logit
+    standardisation (:mod:`reproduce.methods`); ``recipe='published'`` adds the authors' own settings."""
+    cifar = RECIPES["cifar"]
+    gpus = cifar.gpus if gpus is None else gpus
+    jobs = [_teacher_job(row, cifar, gpus, output) for row in rows]
+    for seed in range(seeds):
+        for row in rows:
+            settings = methods.settings(row)
+            jobs += [_method_job(row, column, settings[column], seed, gpus, output)
+                     for column in methods.columns_of(recipe) if column in settings]
+    return jobs
+
+
 def _unique(jobs: Iterable[Job]) -> list[Job]:
     """Drop repeated experiments (a shared teacher or baseline student), keeping the first."""
     seen: dict[str, Job] = {}
@@ -235,16 +266,24 @@ def plan(
     output: str = "experiments",
     extra: str = "",
     only: Sequence[str] | None = None,
+    recipe: str = "paper",
 ) -> list[Job]:
-    """Every command of ``table`` in launch order; ``extra`` is appended to each command."""
+    """Every command of ``table`` in launch order; ``extra`` is appended to each command. ``recipe``:
+    ``cifar100-methods`` only, ``published`` adds each method's own published setting."""
     if seeds < 1:
         raise UserError(f"--seeds must be at least 1, got {seeds}")
-    bad = sorted(set(only or ()) - set(METHODS) - {"dist_mimic"})
+    bad = sorted(set(only or ()) - set(ONLY_CHOICES))
     if bad:
-        raise UserError(f"unknown --only value(s) {bad}; choose from {', '.join(METHODS)}")
-    rows = rows_of_table(table)
+        raise UserError(f"unknown --only value(s) {bad}; choose from {', '.join(ONLY_CHOICES)}")
+    if recipe not in methods.RECIPES:
+        raise UserError(f"unknown --recipe '{recipe}'; choose from {', '.join(methods.RECIPES)}")
+    if recipe != "paper" and table != methods.TABLE:
+        raise UserError(f"--recipe {recipe} applies to the {methods.TABLE} table only")
     output = output.rstrip("/") or "."
-    if rows[0].task == "classification":
+    rows = rows_of_table("cifar100" if table == methods.TABLE else table)
+    if table == methods.TABLE:
+        jobs = method_jobs(rows, seeds, gpus, output, recipe)
+    elif rows[0].task == "classification":
         jobs = classification_jobs(rows, seeds, gpus, output)
     else:
         jobs = dense_jobs(rows, seeds, gpus, output)

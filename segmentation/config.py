@@ -5,8 +5,14 @@ command line. The experiment options (``--output``, ``--experiment``, ``--resume
 ``--log-interval``, ``--save-interval``) are the shared ones. Where the paper's segmentation
 trainer (``train_kd.py`` of hunto/DIST_KD) named a thing differently, its name is an accepted
 alias: ``--data`` (``--data-path``), ``--teacher-pretrained`` (``--teacher-ckpt``), ``--lambda-kd``
-(``--kd-loss-weight``), ``--log-iter``, ``--val-per-iters``, ``--save-per-iters``, and ``--save-dir``
-(the experiment folder itself). Its ``--log-dir``, ``--gpu-id`` and ``--local-rank`` are accepted
+(``--kd-loss-weight``), ``--kd-temperature`` (the method's ``tau``, ``--kd-loss-kwargs tau=T``),
+``--log-iter``, ``--val-per-iters``, ``--save-per-iters``, and ``--save-dir`` (the experiment folder
+itself).
+
+KD is the registry's (``--kd``, ``--kd-loss-weight``, ``--kd-loss-kwargs``, as the classification
+trainer): any method that takes per-pixel logits (``dist``, the default with a teacher, as the paper;
+``kd``; with or without ``ls=1``), on the main and the auxiliary head. Its ``--log-dir``,
+``--gpu-id`` and ``--local-rank`` are accepted
 and change nothing (the log is the experiment's ``log.txt``; torchrun assigns the GPUs).
 
 Defaults are the paper's, and where its two trainers differ, the one this run is: with a teacher
@@ -19,8 +25,11 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from distkd.utils.config import add_experiment_options, parse_with_config
+from distkd.errors import UserError
+from distkd.utils.config import add_experiment_options, add_kd_options, kd_options, parse_with_config
 from segmentation.datasets import INPUT_FORMATS
+
+DEFAULT_KD = "dist"  # the paper's method, beta = gamma = tau = 1
 
 # The settings in which the paper's KD trainer (train_kd.py) and baseline trainer (train_baseline.py) differ.
 PAPER_TRAINERS = {
@@ -30,7 +39,7 @@ PAPER_TRAINERS = {
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled with DIST",
+    p = argparse.ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Every --long-option may also be written with underscores.")
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (the command line wins)")
@@ -48,6 +57,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="input format the teacher was trained with (default: its checkpoint's record; paper for "
                         "the paper's files; else --input-format); the teacher's input is converted to it")
     g.add_argument("--no-aux", action="store_true", help="no auxiliary FCN head on the student")
+    g = p.add_argument_group("distillation (per-pixel logits of the main and auxiliary heads)")
+    add_kd_options(g, absent=f"default with --teacher-model: {DEFAULT_KD} (the paper)", weight_aliases=["--lambda-kd"])
+    g.add_argument("--kd-temperature", type=float, default=None,
+                   help="the paper's name for the method's temperature (= --kd-loss-kwargs tau=T)")
     g = p.add_argument_group("data")
     g.add_argument("--data-path", "--data", default="data/cityscapes", help="Cityscapes root (leftImg8bit/, gtFine/)")
     g.add_argument("--train-list", default=None, help="list file of training pairs (default: scan the layout)")
@@ -67,9 +80,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--momentum", type=float, default=0.9)
     g.add_argument("--weight-decay", type=float, default=None,
                    help="default: the paper's, 5e-4 with a teacher, 1e-4 without")
-    g.add_argument("--kd-loss-weight", "--lambda-kd", type=float, default=1.0, help="weight of the DIST loss")
-    g.add_argument("--kd-temperature", type=float, default=1.0, help="DIST tau")
-    g.add_argument("--aux-weight", type=float, default=0.4, help="weight of the aux head's CE and DIST terms")
+    g.add_argument("--aux-weight", type=float, default=0.4, help="weight of the aux head's CE and KD terms")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
                    help="mixed precision (CUDA only); the paper trained in float32")
     g.add_argument("--seed", type=int, default=42)
@@ -103,7 +114,16 @@ def fill_paper_defaults(args: argparse.Namespace) -> argparse.Namespace:
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Options of ``argv`` (defaults < YAML < command line), with the paper's defaults filled in and
     ``--save-dir`` turned into ``--output`` / ``--experiment``."""
-    args = fill_paper_defaults(parse_with_config(get_args_parser(), argv))
+    parser = get_args_parser()
+    args = fill_paper_defaults(parse_with_config(parser, argv))
+    args.kd_loss_kwargs = kd_options(parser, args)
+    if args.kd_temperature is not None:  # the paper's option: the method's tau
+        if args.kd_loss_kwargs.get("tau", args.kd_temperature) != args.kd_temperature:
+            raise UserError(f"--kd-temperature {args.kd_temperature} contradicts --kd-loss-kwargs "
+                            f"tau={args.kd_loss_kwargs['tau']}: give one of them")
+        args.kd_loss_kwargs["tau"] = args.kd_temperature
+    if args.teacher_model and not args.kd:
+        args.kd = DEFAULT_KD
     if args.save_dir:
         save_dir = Path(args.save_dir)
         args.output, args.experiment = str(save_dir.parent), save_dir.name

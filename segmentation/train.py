@@ -1,12 +1,15 @@
-"""Train a Cityscapes segmentation network, alone (baseline / teacher) or distilled with DIST.
+"""Train a Cityscapes segmentation network, alone (baseline / teacher) or distilled (DIST, the paper's).
 
 Read top to bottom: ``main`` and ``train``: data, models, optimizer, resume, the iteration loop
 with poly learning rate, periodic validation (mIoU) and atomic checkpoints. A run with
 ``--teacher-model`` distils; without one it trains a baseline. Launch with ``torchrun`` for
 several GPUs (``--batch-size`` is the global batch, split over the processes).
 
-    loss = CE(main) + 0.4 CE(aux) + kd_loss_weight * (DIST(main_s, main_t) + 0.4 DIST(aux_s, aux_t))
+    loss = CE(main) + 0.4 CE(aux) + kd_loss_weight * (KD(main_s, main_t) + 0.4 KD(aux_s, aux_t))
     lr(i) = min_lr + (lr - min_lr) * (1 - i / max_iterations) ** 0.9
+
+KD is the registry's method ``--kd`` (default ``dist``, tau 1, as the paper; any method that takes
+per-pixel logits, :mod:`distkd.losses.registry`), every pixel a sample.
 
 Options, their paper aliases and defaults: :mod:`segmentation.config`. The experiment folder,
 checkpoint format and resume rules are the ones the classification trainer uses
@@ -25,8 +28,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from distkd.context import BatchContext
 from distkd.distiller import Distiller
 from distkd.errors import UserError
+from distkd.losses import KDConfig, kd_config
 from distkd.teacher import Teacher
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
@@ -49,7 +54,7 @@ from segmentation.datasets import (
     reformat,
 )
 from segmentation.engine.inference import evaluate
-from segmentation.engine.losses import SegCrossEntropy, SegDIST
+from segmentation.engine.losses import HeadsKD, SegCrossEntropy
 from segmentation.engine.metrics import ConfusionMatrix, format_iou
 from segmentation.models import WithAux, build_segmentor, default_backbone, load_segmentor_weights
 from segmentation.models.weights import read_weights
@@ -67,9 +72,24 @@ def check_args(args: argparse.Namespace, world_size: int) -> ExperimentDir:
         raise UserError(f"--batch-size {args.batch_size} leaves one image per process; BatchNorm needs at least 2")
     if args.teacher_model and not args.teacher_ckpt:
         raise UserError("distillation needs the trained teacher: pass --teacher-ckpt PATH")
-    kind = "dist" if args.teacher_model else "baseline"
+    if args.kd and not args.teacher_model:
+        raise UserError(f"--kd {args.kd} needs a teacher: pass --teacher-model NAME and --teacher-ckpt PATH")
+    if args.teacher_model:
+        kd_from_args(args)  # valid, and a method segmentation can run
+    kind = args.kd if args.teacher_model else "baseline"
     args.experiment = args.experiment or f"{args.student_model}_{args.student_backbone}-{kind}-cityscapes"
     return ExperimentDir(args.output, args.experiment, "--experiment (or --save-dir)")
+
+
+def kd_from_args(args: argparse.Namespace) -> KDConfig:
+    """The ``kd`` configuration (``--kd``, ``--kd-loss-kwargs`` with ``--kd-temperature``, ``--kd-loss-weight``)."""
+    try:
+        kd = kd_config(args.kd, args.kd_loss_kwargs, args.kd_loss_weight)
+    except ValueError as err:
+        raise UserError(str(err)) from None
+    if reason := kd.refusal("segmentation", dense=True, targets=False, features=False):
+        raise UserError(reason)
+    return kd
 
 
 def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_iteration: int, stop_iteration: int):
@@ -109,8 +129,9 @@ def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distill
     renormalize = None
     if args.teacher_input_format != args.input_format:
         renormalize = reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
-    kd_loss = SegDIST(args.aux_weight, tau=args.kd_temperature)
-    return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, args.kd_loss_weight)
+    kd = kd_from_args(args)
+    kd_loss = HeadsKD(kd.build(), args.aux_weight)  # main and aux heads
+    return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, kd.weight)
 
 
 def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
@@ -179,7 +200,8 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         for name in ("metrics.csv", "train_log.csv"):  # rows written after the checkpoint (a kill) come again
             exp.truncate_metrics("iteration", start, name)
     logger.info("experiment %s | student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",
-                exp.path, args.student_model, args.student_backbone, args.teacher_model or "none",
+                exp.path, args.student_model, args.student_backbone,
+                f"{args.teacher_model} | kd {kd_from_args(args)}" if args.teacher_model else "none",
                 len(train_loader.dataset), len(val_loader.dataset), args.max_iterations, args.batch_size)
     logger.info("input format %s%s; weight decay %g, poly floor %g, validation every %d iterations, %s",
                 args.input_format, f" (teacher: {args.teacher_input_format})" if args.teacher_model else "",
@@ -216,7 +238,7 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
             group["lr"] = lr
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
         with torch.autocast(device.type, enabled=amp):
-            losses = model(images, labels)
+            losses = model(images, labels, BatchContext(progress=iteration / args.max_iterations))
         loss = sum(losses.values())
         watch.update(iteration + 1, losses)
         optimizer.zero_grad(set_to_none=True)

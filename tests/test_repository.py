@@ -134,7 +134,9 @@ def test_the_core_stays_small():
     sources = [(ROOT / p).read_text() for p in python_files("distkd")]
     code, physical = sum(map(code_lines, sources)), sum(len(s.splitlines()) for s in sources)
     assert code <= 1200, f"distkd/ has {code} lines of code (the issue asks for ~1,200)"
-    assert physical <= 1550, f"distkd/ has {physical} lines with docstrings and comments"
+    # 1550 until issue 23 brought DKD, logit standardisation, the KD contract and the kd configuration
+    # into the core (their equations and the authors' conventions are documented where they are coded).
+    assert physical <= 1800, f"distkd/ has {physical} lines with docstrings and comments"
 
 
 def test_no_absolute_machine_paths():

@@ -3,6 +3,8 @@
     python tools/reproduce.py cifar100                 # dry run: print the commands
     python tools/reproduce.py cifar100 --seeds 3 --run # train teachers, then every student
     python tools/reproduce.py digits --run --extra "--epochs 2"   # the CPU-sized check
+    python tools/reproduce.py cifar100-methods         # KD, DKD, DIST with and without logit standardisation
+    python tools/reproduce.py cifar100-methods --recipe published   # and each method's published setting
 
 With --run, finished experiments are skipped and interrupted ones continue (--resume auto), so a
 sweep stopped by a failure resumes by running the same command again. See docs/reproduce.md.
@@ -16,13 +18,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distkd.utils.cli import run_cli  # noqa: E402
+from reproduce import methods  # noqa: E402
 from reproduce.paper import TABLES  # noqa: E402
-from reproduce.sweep import METHODS, format_plan, plan, run_jobs  # noqa: E402
+from reproduce.sweep import ONLY_CHOICES, format_plan, plan, run_jobs  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("table", choices=TABLES, help="which table to reproduce")
+    parser.add_argument("table", choices=(*TABLES, methods.TABLE),
+                        help=f"which table to reproduce ({methods.TABLE}: KD, DKD and DIST, with and without logit "
+                             "standardisation, on the paper's six CIFAR-100 pairs)")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", dest="run", action="store_false", help="print the commands (default)")
     mode.add_argument("--run", dest="run", action="store_true", help="launch them in order, stop at the first failure")
@@ -34,14 +39,18 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default="experiments", help="experiments folder (default: experiments)")
     parser.add_argument("--extra", default="",
                         help='options appended to every command, e.g. "--epochs 2" (one bare flag: --extra=--amp)')
-    parser.add_argument("--only", action="append", choices=METHODS,
+    parser.add_argument("--only", action="append", choices=ONLY_CHOICES,
                         help="keep only these runs (repeatable; dist includes COCO's DIST+mimic)")
+    parser.add_argument("--recipe", choices=methods.RECIPES, default="paper",
+                        help=f"{methods.TABLE}: 'paper' runs every method on the DIST paper's recipe; 'published' "
+                             "adds the runs of each method's own published setting where it differs")
     return parser
 
 
 def main() -> None:
     args = get_args_parser().parse_args()
-    jobs = plan(args.table, seeds=args.seeds, gpus=args.gpus, output=args.output, extra=args.extra, only=args.only)
+    jobs = plan(args.table, seeds=args.seeds, gpus=args.gpus, output=args.output, extra=args.extra, only=args.only,
+                recipe=args.recipe)
     if not args.run:
         print(format_plan(jobs))
         return

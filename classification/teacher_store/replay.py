@@ -2,8 +2,9 @@
 
 Each training sample ``index`` draws one of its V stored views from a generator seeded by
 ``(seed, epoch, index)`` (:func:`sample_view`), applies exactly that view to the image and returns
-the stored teacher logits with it; the batch is ``(images, targets, teacher_logits)`` and the
-distiller uses those logits instead of a teacher forward (the teacher network is never built).
+the stored teacher logits with it; the batch is ``(images, targets, teacher_logits)``, whose last
+part the training step hands on as the batch context's ``teacher_outputs``; the run's teacher is a
+:class:`~distkd.teacher.StoredTeacher`, which gives those (the teacher network is never built).
 The draw does not depend on the rank, the number of processes or the loader workers.
 """
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import argparse
 import copy
 
-import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from classification.teacher_store.store import TeacherStore, check_identity, dataset_fingerprint, teacher_identity
@@ -75,24 +74,15 @@ class ReplayDataset(Dataset):
         return self.recipe.apply(image, self.store.view(index, v), self.uint8), target, self.store.logits(index, v)
 
 
-class StoredTeacher(nn.Module):
-    """Stands in for the teacher network when its outputs come from a store: holds no weights and
-    refuses to run (the distiller receives the stored logits instead)."""
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        raise UserError("the teacher's outputs come from --teacher-store: there is no teacher network to run "
-                        "(train without --teacher-store for an online teacher)")
-
-
 def check_replay_args(args: argparse.Namespace) -> None:
     """What a store cannot serve, refused before anything is built."""
     from classification.data.loaders import mixup_active
-    from distkd.losses import build_kd_loss
+    from distkd.losses import kd_config
 
     if not args.kd:
         raise UserError("--teacher-store needs a KD method (--kd dist, --kd kd, ...) and --teacher-model")
-    if getattr(build_kd_loss(args.kd, **args.kd_loss_kwargs), "inputs", "logits") != "logits" or \
-            args.student_module or args.teacher_module:
+    features = kd_config(args.kd, args.kd_loss_kwargs).accepts("inputs", "logits") == "features"
+    if features or args.student_module or args.teacher_module:
         raise UserError(f"--teacher-store stores logits: --kd {args.kd} / --student-module / --teacher-module "
                         "distil features; use a logit loss (dist, kd) or an online teacher")
     if mixup_active(args):

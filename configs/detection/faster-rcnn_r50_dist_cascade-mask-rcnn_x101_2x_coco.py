@@ -4,6 +4,8 @@
 # (torchvision) backbone. Teacher: Cascade Mask R-CNN X101-64x4d-FPN 20e (45.6 box AP); its first
 # cascade stage runs on the student's sampled RoIs and DIST (beta = gamma = tau = 1, weight 1)
 # matches the two fc_cls outputs (81-way softmax incl. background). See detection/README.md.
+# Another method of the project's KD registry: change method (e.g. method='kd', tau=4.0) in
+# distill_losses (detection/README.md, "Other KD methods").
 _base_ = ['./faster-rcnn_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['detection.plugin'], allow_failed_imports=False)
 
@@ -29,7 +31,7 @@ model = dict(
         teacher_recorders=dict(
             cls=dict(type='ModuleOutputs', source='roi_head.bbox_head.0.fc_cls')),
         distill_losses=dict(
-            loss_dist_cls=dict(type='DISTKDLoss', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
+            loss_dist_cls=dict(type='KDLoss', method='dist', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
         loss_forward_mappings=dict(
             loss_dist_cls=dict(
                 preds_S=dict(from_student=True, recorder='cls'),

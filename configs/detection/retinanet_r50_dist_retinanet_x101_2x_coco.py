@@ -5,8 +5,8 @@
 # DIST as the paper ran it (use_sigmoid=True, beta = gamma = 1, weight 1, no temperature), one loss
 # per FPN level on the raw retina_cls output (N, 9 anchors x 80 classes = 720, H, W): an element-wise
 # sigmoid, every position a row of 720 scores (inter-class), every one of the 720 channels correlated
-# over the positions (intra-class). detection/losses.py; the per-anchor softmax alternative is
-# type='AnchorSigmoidDISTLoss' (detection/README.md).
+# over the positions (intra-class): method 'dist_sigmoid' of the KD registry (detection/losses.py); the
+# per-anchor softmax alternative is method='dist_anchor' (detection/README.md).
 _base_ = ['./retinanet_r50_fpn_2x_coco.py']
 custom_imports = dict(imports=['detection.plugin'], allow_failed_imports=False)
 
@@ -29,7 +29,7 @@ model = dict(
         teacher_recorders=dict(cls=dict(type='ModuleOutputs', source='bbox_head.retina_cls')),
         distill_losses={
             f'loss_dist_cls_fpn{i}': dict(
-                type='DISTKDLoss', probs='sigmoid', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)
+                type='KDLoss', method='dist_sigmoid', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)
             for i in range(fpn_levels)},
         loss_forward_mappings={
             f'loss_dist_cls_fpn{i}': dict(

@@ -24,7 +24,7 @@ model = dict(
         student_recorders=dict(logits=dict(type='ModuleOutputs', source='decode_head.conv_seg')),
         teacher_recorders=dict(logits=dict(type='ModuleOutputs', source='decode_head.conv_seg')),
         distill_losses=dict(
-            loss_dist_seg=dict(type='DISTKDLoss', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
+            loss_dist_seg=dict(type='KDLoss', method='dist', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
         loss_forward_mappings=dict(
             loss_dist_seg=dict(
                 preds_S=dict(from_student=True, recorder='logits'),

@@ -38,6 +38,31 @@ def add_experiment_options(p: argparse.ArgumentParser, log_interval: int, save_i
                    help="also write last.pth every N iterations (0: at the end of each epoch only)")
 
 
+def key_value_pairs(values: Sequence[str] | Mapping | None, option: str = "--kd-loss-kwargs") -> dict[str, Any]:
+    """``['beta=2', 'tau=4']`` -> ``{'beta': 2, 'tau': 4}`` (YAML scalars); a mapping (YAML config) as it is."""
+    if values is None or isinstance(values, Mapping):
+        return dict(values or {})
+    if bad := [item for item in values if "=" not in item]:
+        raise UserError(f"{option} takes key=value pairs, got '{bad[0]}'")
+    return {k.strip(): yaml.safe_load(v) for k, v in (item.split("=", 1) for item in values)}
+
+
+def add_kd_options(g: argparse._ArgumentGroup, absent: str, weight_aliases: Sequence[str] = ()) -> None:
+    """The ``kd`` configuration's options, as both trainers spell them."""
+    g.add_argument("--kd", default=None, help=f"KD method: kd, kdtN, dkd, dist, dist_tN, mse, ...; {absent}")
+    g.add_argument("--kd-loss-weight", *weight_aliases, type=float, default=1.0, help="weight of the KD loss")
+    g.add_argument("--kd-loss-kwargs", nargs="*", default=None,
+                   help="the method's options, key=value (tau, beta, gamma, alpha, warmup; ls=1 logit "
+                        "standardisation); they add to a YAML config's mapping")
+
+
+def kd_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
+    """``--kd-loss-kwargs`` as a dict: the YAML config's mapping, updated by the command line's pairs."""
+    from_config = parser.get_default("kd_loss_kwargs")
+    given = {} if args.kd_loss_kwargs is from_config else key_value_pairs(args.kd_loss_kwargs)
+    return {**key_value_pairs(from_config), **given}
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping of option: value, with one-line errors."""
     path = Path(path)

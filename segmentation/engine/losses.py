@@ -3,17 +3,19 @@
 Task loss: ``CE(up(main), y) + aux_weight * CE(up(aux), y)``, logits bilinearly upsampled to the
 label size, pixels labelled 255 ignored.
 
-KD loss: ``DIST(main_s, main_t) + aux_weight * DIST(aux_s, aux_t)`` on the 1/8-resolution logits,
-every pixel a sample (the core :func:`distkd.losses.dist_kd.dist_loss` on ``(N, 19, H, W)``). As
-in the paper's code the aux logits are distilled too, and pixels labelled ignore are kept: DIST
-matches the teacher's distribution, which exists on every pixel.
+KD loss: ``method(main_s, main_t) + aux_weight * method(aux_s, aux_t)`` on the 1/8-resolution
+logits, every pixel a sample, for any registered KD method that takes per-pixel logits ``(N, 19, H, W)``
+(:class:`HeadsKD`; the paper's ``DIST(main) + 0.4 DIST(aux)`` with the core
+:func:`distkd.losses.dist_kd.dist_loss`). As in the paper's code the aux logits are distilled too, and
+pixels labelled ignore are kept: the teacher's distribution exists on every pixel.
 """
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from distkd.losses.dist_kd import DISTLoss
+from distkd.context import BatchContext
+from distkd.losses.registry import apply_kd, takes_context
 from segmentation.datasets.cityscapes import IGNORE_INDEX
 from segmentation.models.heads import upsample
 
@@ -38,20 +40,24 @@ class SegCrossEntropy(nn.Module):
         return loss
 
 
-class SegDIST(nn.Module):
-    """DIST between student and teacher ``(main, aux)`` logits (aux term only when both have one)."""
+class HeadsKD(nn.Module):
+    """A KD method on the student's and the teacher's ``(main, aux)`` logits: ``method(main_s, main_t) +
+    aux_weight * method(aux_s, aux_t)`` (the aux term only when both have an aux head)."""
 
     inputs = "logits"
 
-    def __init__(self, aux_weight: float = 0.4, beta: float = 1.0, gamma: float = 1.0, tau: float = 1.0) -> None:
+    def __init__(self, method: nn.Module, aux_weight: float = 0.4) -> None:
         super().__init__()
-        self.dist = DISTLoss(beta=beta, gamma=gamma, tau=tau)
-        self.aux_weight = aux_weight
+        self.method, self.aux_weight = method, aux_weight
+        self._with_ctx = takes_context(method)
 
-    def forward(self, outputs_s, outputs_t) -> Tensor:
+    def forward(self, outputs_s, outputs_t, ctx: BatchContext | None = None) -> Tensor | dict[str, Tensor]:
         main_s, aux_s = split_outputs(outputs_s)
         main_t, aux_t = split_outputs(outputs_t)
-        loss = self.dist(main_s, main_t)
-        if aux_s is not None and aux_t is not None and self.aux_weight:
-            loss = loss + self.aux_weight * self.dist(aux_s, aux_t)
-        return loss
+        loss = apply_kd(self.method, main_s, main_t, ctx, self._with_ctx)
+        if aux_s is None or aux_t is None or not self.aux_weight:
+            return loss
+        aux = apply_kd(self.method, aux_s, aux_t, ctx, self._with_ctx)
+        if isinstance(loss, dict):  # a method that returns named losses: each one over both heads
+            return {name: value + self.aux_weight * aux[name] for name, value in loss.items()}
+        return loss + self.aux_weight * aux

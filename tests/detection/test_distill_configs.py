@@ -4,6 +4,8 @@ come back by name, finite, and only the student (and the +mimic aligners) gets g
 teacher's first cascade stage on exactly the student's sampled RoIs."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -169,3 +171,24 @@ def test_baseline_configs_are_mmdets_with_a_local_backbone(name, tiny_coco, tmp_
     assert unscoped(cfg.train_cfg.to_dict()) == unscoped(mmdet_cfg.train_cfg.to_dict())
     init_default_scope("mmdet")
     assert type(MODELS.build(cfg.model)).__name__ in ("FasterRCNN", "RetinaNet")
+
+
+@pytest.mark.parametrize(("name", "spec"), [
+    (FRCNN, dict(method="kd", tau=4.0)),
+    (FRCNN, dict(method="kd", tau=2.0, ls=True)),
+    (FRCNN, dict(method="dist", tau=1.0, ls=True)),
+    ("retinanet_r50_dist-anchor_retinanet_x101_2x_coco.py", None),
+])
+def test_other_registry_methods_train_one_iteration(name, spec, tiny_coco):
+    """A method of the KD registry, chosen by name in the config, trains: finite KD terms in the logged losses."""
+    cfg = tiny_detection_config(name, tiny_coco)
+    losses_cfg = cfg.model.distiller.distill_losses
+    if spec is not None:
+        for key in losses_cfg:
+            losses_cfg[key] = dict(type="KDLoss", loss_weight=1.0, **spec)
+    model, data = build_model_and_batch(cfg)
+    assert all(type(loss).__name__ == "KDLoss" for loss in model.distiller.distill_losses.values())
+    total, log_vars = model.parse_losses(model(**data, mode="loss"))
+    distill = {k: v for k, v in log_vars.items() if k.startswith("distill.")}
+    assert len(distill) == len(losses_cfg) and all(math.isfinite(float(v)) and v > 0 for v in distill.values())
+    total.backward()

@@ -1,6 +1,7 @@
-"""DIST in mmrazor's registry is the project's distkd/losses/dist_kd.py; the paper's RetinaNet DIST
-(element-wise sigmoid, 720 scores per position) against numpy; the per-anchor sigmoid ->
-distribution mapping of this project's alternative (AnchorSigmoidDISTLoss)."""
+"""The KD registry in mmrazor's registry (one wrapper, KDLoss, methods by name) is the project's
+distkd/losses; the paper's RetinaNet DIST (method 'dist_sigmoid': element-wise sigmoid, 720 scores per
+position) against numpy; the per-anchor sigmoid -> distribution mapping of this project's alternative
+(method 'dist_anchor')."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,7 +13,8 @@ pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 from detection import losses  # noqa: E402
-from distkd.losses import dist_kd  # noqa: E402
+from detection.losses import PerAnchorDIST, SigmoidDIST, anchor_class_logits  # noqa: E402
+from distkd.losses import dist_kd, kl_kd_loss  # noqa: E402
 
 
 @pytest.fixture
@@ -26,9 +28,10 @@ def registry():
 
 
 def test_registered_loss_is_the_project_dist(registry):
-    cls = registry.get("DISTKDLoss")
-    assert cls is losses.DISTKDLoss and issubclass(cls, dist_kd.DISTLoss)
-    loss = registry.build(dict(type="DISTKDLoss", beta=2.0, gamma=0.5, tau=1.5, loss_weight=3.0))
+    cls = registry.get("KDLoss")
+    assert cls is losses.KDLoss
+    loss = registry.build(dict(type="KDLoss", method="dist", beta=2.0, gamma=0.5, tau=1.5, loss_weight=3.0))
+    assert type(loss.kd) is dist_kd.DISTLoss
     z_s, z_t = torch.randn(16, 81), torch.randn(16, 81)
     torch.testing.assert_close(loss(z_s, z_t), 3.0 * dist_kd.dist_loss(z_s, z_t, beta=2.0, gamma=0.5, tau=1.5))
     # mmrazor's own classification DISTLoss keeps its name and code.
@@ -44,8 +47,8 @@ def test_registered_losses_call_dist_kd(registry, monkeypatch):
         return real(self, z_s, z_t)
 
     monkeypatch.setattr(dist_kd.DISTLoss, "forward", spy)
-    registry.build(dict(type="DISTKDLoss"))(torch.randn(4, 5), torch.randn(4, 5))
-    anchor_loss = registry.build(dict(type="AnchorSigmoidDISTLoss", num_classes=3))
+    registry.build(dict(type="KDLoss"))(torch.randn(4, 5), torch.randn(4, 5))
+    anchor_loss = registry.build(dict(type="KDLoss", method="dist_anchor", num_classes=3))
     anchor_loss(torch.randn(2, 27, 4, 4), torch.randn(2, 27, 4, 4))
     assert calls == [torch.Size([4, 5]), torch.Size([2, 4, 9, 4, 4])]
 
@@ -53,7 +56,7 @@ def test_registered_losses_call_dist_kd(registry, monkeypatch):
 def test_teacher_gets_no_gradient():
     z_s = torch.randn(8, 6, requires_grad=True)
     z_t = torch.randn(8, 6, requires_grad=True)
-    losses.DISTKDLoss()(z_s, z_t).backward()
+    losses.KDLoss()(z_s, z_t).backward()
     assert z_s.grad is not None and z_s.grad.abs().sum() > 0 and z_t.grad is None
 
 
@@ -61,25 +64,25 @@ def test_anchor_layout_follows_mmdet():
     """Channel a*C + c of retina_cls is anchor a, class c (mmdet: permute(0, 2, 3, 1).reshape(-1, C))."""
     n, a, c, h, w = 2, 3, 4, 5, 6
     score = torch.randn(n, a * c, h, w)
-    logits = losses.anchor_class_logits(score, num_classes=c, background=True)
+    logits = anchor_class_logits(score, num_classes=c, background=True)
     assert logits.shape == (n, c + 1, a, h, w)
     per_anchor = score.permute(0, 2, 3, 1).reshape(-1, c)  # mmdet's order: (n, h, w, a) rows
     ours = logits[:, :c].permute(0, 3, 4, 2, 1).reshape(-1, c)
     torch.testing.assert_close(ours, per_anchor)
     assert torch.all(logits[:, c] == 0)
-    assert losses.anchor_class_logits(score, c, background=False).shape == (n, c, a, h, w)
+    assert anchor_class_logits(score, c, background=False).shape == (n, c, a, h, w)
     with pytest.raises(ValueError, match="multiple of num_classes"):
-        losses.anchor_class_logits(score, num_classes=5)
+        anchor_class_logits(score, num_classes=5)
 
 
 def test_background_logit_extends_the_sigmoid():
     """One class: softmax([z, 0]) is exactly [sigmoid(z), 1 - sigmoid(z)]; many: p_c = e^z_c / (1 + sum e^z)."""
     z = torch.randn(2, 9, 3, 3)  # 9 anchors, 1 class
-    p = losses.anchor_class_logits(z, num_classes=1).softmax(dim=1)
+    p = anchor_class_logits(z, num_classes=1).softmax(dim=1)
     torch.testing.assert_close(p[:, 0], torch.sigmoid(z))
     torch.testing.assert_close(p[:, 1], 1 - torch.sigmoid(z))
     z = torch.randn(1, 2 * 4, 2, 2)
-    p = losses.anchor_class_logits(z, num_classes=4).softmax(dim=1)
+    p = anchor_class_logits(z, num_classes=4).softmax(dim=1)
     odds = z.reshape(1, 2, 4, 2, 2).transpose(1, 2).exp()
     torch.testing.assert_close(p[:, :4], odds / (1 + odds.sum(1, keepdim=True)))
 
@@ -88,14 +91,14 @@ def test_every_anchor_is_a_sample():
     """The dense DIST equals DIST on the (anchors, C+1) matrix of per-anchor logits."""
     n, a, c, h, w = 2, 9, 80, 4, 5
     s, t = torch.randn(n, a * c, h, w), torch.randn(n, a * c, h, w)
-    loss = losses.AnchorSigmoidDISTLoss(num_classes=c, loss_weight=2.0)(s, t)
+    loss = losses.KDLoss("dist_anchor", num_classes=c, loss_weight=2.0)(s, t)
 
     def matrix(x):
         rows = x.permute(0, 2, 3, 1).reshape(-1, c)
         return torch.cat([rows, torch.zeros(len(rows), 1)], dim=1)
 
     torch.testing.assert_close(loss, 2.0 * dist_kd.dist_loss(matrix(s), matrix(t)))
-    assert float(losses.AnchorSigmoidDISTLoss(num_classes=c)(s, s)) == pytest.approx(0.0, abs=1e-5)
+    assert float(losses.KDLoss("dist_anchor", num_classes=c)(s, s)) == pytest.approx(0.0, abs=1e-5)
 
 
 def numpy_paper_retina_dist(cls_s: np.ndarray, cls_t: np.ndarray, eps: float = 1e-8) -> float:
@@ -135,7 +138,7 @@ def test_paper_retina_dist_equals_numpy(registry, shape):
     cls_t = cls_s + rng.normal(0.0, 1.5, shape)
     cls_t.flat[rng.choice(cls_t.size, 50, replace=False)] = 6.0
     for loss in retina_dist_losses(registry):
-        assert type(loss) is losses.DISTKDLoss and loss.probs == "sigmoid"
+        assert type(loss.kd) is SigmoidDIST and loss.kd.probs == "sigmoid"
         for dtype, tol in ((torch.float64, 1e-10), (torch.float32, 1e-5)):
             value = loss(torch.tensor(cls_s, dtype=dtype), torch.tensor(cls_t, dtype=dtype))
             assert float(value) == pytest.approx(numpy_paper_retina_dist(cls_s, cls_t), rel=tol, abs=tol)
@@ -155,7 +158,55 @@ def test_paper_retina_dist_is_not_the_per_anchor_variant(registry):
     assert sorted(specs) == [f"loss_dist_cls_fpn{i}" for i in range(5)]
     for spec in specs.values():
         per_anchor = registry.build(spec)
-        assert type(per_anchor) is losses.AnchorSigmoidDISTLoss and per_anchor.background
+        assert type(per_anchor.kd) is PerAnchorDIST and per_anchor.kd.background
         assert abs(float(paper) - float(per_anchor(s, t))) > 1e-3
-    with pytest.raises(ValueError, match="probs='sigmoid'"):
-        registry.build(dict(type="AnchorSigmoidDISTLoss", probs="sigmoid"))
+    with pytest.raises(ValueError, match="method 'dist_anchor' has no option 'probs'"):
+        registry.build(dict(type="KDLoss", method="dist_anchor", probs="sigmoid"))
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    (dict(method="dkd"), "method='dkd' needs one class target per sample, which an mmrazor distill loss"),
+    (dict(method="mse"), "method='mse' distils feature maps"),
+    (dict(method="dsit"), "unknown --kd method 'dsit'. Did you mean: dist"),
+    (dict(method="dist", alpha=1.0), "method 'dist' has no option 'alpha'"),
+    (dict(method="dist_sigmoid", ls=True), "method 'dist_sigmoid' has no option 'ls'"),
+])
+def test_methods_an_mmrazor_loss_cannot_run_are_refused_in_one_line(registry, spec, message):
+    with pytest.raises(ValueError) as err:
+        registry.build(dict(type="KDLoss", **spec))
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_every_logit_method_of_the_registry_by_name(registry):
+    z_s, z_t = torch.randn(16, 81), torch.randn(16, 81)
+    kd = registry.build(dict(type="KDLoss", method="kd", tau=2.0, ls=True, loss_weight=0.5))
+    torch.testing.assert_close(kd(z_s, z_t), 0.5 * kl_kd_loss(z_s, z_t, 2.0, ls=True))
+    dist = registry.build(dict(type="KDLoss", method="dist_t4", ls=1))
+    torch.testing.assert_close(dist(z_s, z_t), dist_kd.dist_loss(z_s, z_t, tau=4.0, ls=True))
+
+
+def test_a_method_registered_once_is_available_by_name(registry, monkeypatch):
+    from distkd.losses.registry import KD_METHODS
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, scale: float = 1.0) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, z_s, z_t):
+            return self.scale * (z_s - z_t).pow(2).mean()
+
+    monkeypatch.setattr(KD_METHODS, "_items", {**KD_METHODS._items})
+    KD_METHODS.register("scaled")(Scaled)
+    loss = registry.build(dict(type="KDLoss", method="scaled", scale=3.0, loss_weight=2.0))
+    z_s, z_t = torch.randn(4, 5), torch.randn(4, 5)
+    torch.testing.assert_close(loss(z_s, z_t), 6.0 * (z_s - z_t).pow(2).mean())
+
+
+def test_registered_variants():
+    from distkd.losses import kd_config
+
+    assert isinstance(kd_config("dist_sigmoid").build(), SigmoidDIST) and kd_config("dist_sigmoid").build().probs == \
+        "sigmoid"
+    anchor = kd_config("dist_anchor", {"num_classes": 3}).build()
+    assert isinstance(anchor, PerAnchorDIST) and (anchor.num_classes, anchor.background) == (3, True)

@@ -10,12 +10,12 @@ HEADER = "epoch,lr,train_loss,loss_ori,loss_kd,val_loss,val_top1,val_top5,best_t
 
 def write_run(root: Path, name: str, *, model: str, dataset: str, epochs: int, top1: list[float],
               kd: str | None = None, teacher: str | None = None, seed: int = 0, config: str | None = None,
-              teacher_top1: float | None = None, torn_line: bool = False) -> Path:
+              teacher_top1: float | None = None, torn_line: bool = False, **more_args) -> Path:
     """A classification run whose val_top1 per finished epoch is ``top1``."""
     path = root / name
     path.mkdir(parents=True)
     args = {"model": model, "dataset": dataset, "epochs": epochs, "experiment": name, "seed": seed,
-            "kd": kd, "teacher_model": teacher, "teacher_ckpt": None, "config": config, "lr": 0.05}
+            "kd": kd, "teacher_model": teacher, "teacher_ckpt": None, "config": config, "lr": 0.05, **more_args}
     (path / "args.yaml").write_text(yaml.safe_dump(args))
     lines, best = [HEADER], 0.0
     for epoch, acc in enumerate(top1):

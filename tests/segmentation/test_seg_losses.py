@@ -1,10 +1,16 @@
-"""The segmentation losses and inference: DIST per pixel through the core loss, CE + aux, flip TTA."""
+"""The segmentation losses and inference: DIST (and any per-pixel registry method) through the core
+loss on the main and aux heads, CE + aux, flip TTA."""
 import torch
 import torch.nn.functional as F
 
+from distkd.losses import build_kd_loss, kl_kd_loss
 from distkd.losses.dist_kd import dist_loss
 from segmentation.engine.inference import predict
-from segmentation.engine.losses import SegCrossEntropy, SegDIST
+from segmentation.engine.losses import HeadsKD, SegCrossEntropy
+
+
+def SegDIST(aux_weight: float = 0.4) -> HeadsKD:  # noqa: N802 (the paper's DIST on both heads, from the registry)
+    return HeadsKD(build_kd_loss("dist"), aux_weight)
 
 
 def test_dist_on_dense_logits_treats_every_pixel_as_a_sample():
@@ -15,6 +21,14 @@ def test_dist_on_dense_logits_treats_every_pixel_as_a_sample():
     expected = dist_loss(s, t) + 0.4 * dist_loss(s_aux, t_aux)
     torch.testing.assert_close(SegDIST()((s, s_aux), (t, t_aux)), expected)
     torch.testing.assert_close(SegDIST()((s, s_aux), (t, None)), dist_loss(s, t))  # teacher without aux
+
+
+def test_any_per_pixel_method_runs_on_both_heads():
+    torch.manual_seed(0)
+    s, t, s_aux, t_aux = (torch.randn(2, 19, 4, 8) for _ in range(4))
+    kd = HeadsKD(build_kd_loss("kd", tau=2.0, ls=1), 0.4)
+    expected = kl_kd_loss(s, t, 2.0, ls=True) + 0.4 * kl_kd_loss(s_aux, t_aux, 2.0, ls=True)
+    torch.testing.assert_close(kd((s, s_aux), (t, t_aux)), expected)
 
 
 def test_cross_entropy_upsamples_ignores_255_and_weights_aux():
