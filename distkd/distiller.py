@@ -16,7 +16,8 @@ so DDP synchronises only what trains. Without a teacher the same class trains a 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -108,3 +109,13 @@ class Distiller(nn.Module):
         ``lambda m: DistributedDataParallel(m, device_ids=[rank])``: the student, and the KD loss when
         it has parameters. The teacher stays outside: no gradient sync or buffer broadcast for it."""
         self._wrapped = {name: wrap(module) for name, module in self.trainable_modules().items()}
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """DDP's ``no_sync`` on every part :meth:`distribute` wrapped (gradient accumulation): the
+        backward passes run in this context accumulate gradients without synchronising them."""
+        with contextlib.ExitStack() as stack:
+            for module in self._wrapped.values():
+                if hasattr(module, "no_sync"):
+                    stack.enter_context(module.no_sync())
+            yield
