@@ -252,6 +252,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     seed_everything(args.seed + dist.rank)
+    if dist.is_main and (warning := fewer_gpus_warning(args, dist.world_size)):  # an 8-GPU recipe on fewer GPUs
+        logger.warning(warning)
 
     train_loader, val_loader, num_classes, mixup_fn = build_loaders(args, dist)
     if args.teacher_store:  # --- teacher store (docs/teacher_store.md): stored views and teacher logits ---
@@ -262,8 +264,6 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
                 f"{num_classes} classes")
     for note in ignored_options(args):
         logger.warning(note)
-    if warning := fewer_gpus_warning(args, dist.world_size):
-        logger.warning(warning)
     student = build_student(args, num_classes)
     teacher = kd_loss = None
     if args.kd:

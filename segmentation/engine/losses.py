@@ -38,6 +38,29 @@ class SegCrossEntropy(nn.Module):
         return loss
 
 
+class PerGPU(nn.Module):
+    """``loss`` on each of ``gpus`` equal parts of the batch, averaged: what ``gpus`` GPUs compute on
+    their own crops and DDP averages (``--emulate-gpus``). ``(main, aux)`` outputs are split alike."""
+
+    def __init__(self, loss: nn.Module, gpus: int) -> None:
+        super().__init__()
+        self.loss, self.gpus = loss, gpus
+        self.inputs = getattr(loss, "inputs", "logits")
+
+    def _split(self, value) -> list:
+        if isinstance(value, (tuple, list)):
+            return list(zip(*(self._split(v) for v in value)))
+        if value is None:
+            return [None] * self.gpus
+        return list(value.split(value.shape[0] // self.gpus))
+
+    def forward(self, a, b) -> Tensor:
+        return sum(self.loss(x, y) for x, y in zip(self._split(a), self._split(b), strict=True)) / self.gpus
+
+    def extra_repr(self) -> str:
+        return f"gpus={self.gpus}"
+
+
 class SegDIST(nn.Module):
     """DIST between student and teacher ``(main, aux)`` logits (aux term only when both have one)."""
 

@@ -200,3 +200,16 @@ def test_a_paper_config_on_fewer_gpus_warns_naming_the_flag():
     assert fewer_gpus_warning(args_for(config=CONFIG, grad_accum_steps=1), 1) is None  # not a paper recipe
     cifar = str(ROOT / "configs/strategies/distill/dist_cifar.yaml")
     assert fewer_gpus_warning(args_for(config=cifar, grad_accum_steps=1), 1) is None  # the paper's 1 GPU
+
+
+def test_a_paper_config_on_one_process_prints_the_warning_once(tmp_path, capsys):
+    base = ["-c", str(ROOT / "configs/strategies/baseline/resnet.yaml"), "--dataset", "digits", "--device", "cpu",
+            "--model", "cifar_resnet8", "--image-size", "16", "-b", "4", "-j", "0", "--epochs", "1",
+            "--max-iters-per-epoch", "1", "--output", str(tmp_path)]
+    main([*base, "--experiment", "one"])
+    printed = capsys.readouterr()
+    lines = [line for line in (printed.out + printed.err).splitlines() if "--emulate-gpus" in line]
+    assert len(lines) == 1 and "WARNING" in lines[0] and "add --emulate-gpus 8" in lines[0], lines
+    main([*base, "--experiment", "emulated", "--emulate-gpus", "8"])
+    printed = capsys.readouterr()
+    assert "--emulate-gpus" not in printed.out + printed.err
