@@ -135,8 +135,8 @@ def test_one_process_emulating_two_gpus_trains_as_two_processes_with_synced_batc
 
 @pytest.mark.parametrize("extra, world, message", [
     (["--emulate-gpus", "0"], 1, "--emulate-gpus must be a positive integer, got 0"),
-    (["--emulate-gpus", "8", "--batch-size", "24"], 3, r"--emulate-gpus 8 needs a number of processes that divides it \(1, 2, 4, 8\); "
-                                 "this run has 3"),
+    (["--emulate-gpus", "8", "--batch-size", "24"], 3,
+     r"--emulate-gpus 8 needs a number of processes that divides it \(1, 2, 4, 8\); this run has 3"),
     (["--emulate-gpus", "6"], 1, r"--batch-size 16 does not split over --emulate-gpus 6: give a batch that is a "
                                  r"multiple of 6 \(12, 18, ...\)"),
 ])
