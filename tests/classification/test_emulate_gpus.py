@@ -213,3 +213,15 @@ def test_a_paper_config_on_one_process_prints_the_warning_once(tmp_path, capsys)
     main([*base, "--experiment", "emulated", "--emulate-gpus", "8"])
     printed = capsys.readouterr()
     assert "--emulate-gpus" not in printed.out + printed.err
+
+
+def test_grad_accum_steps_on_one_process_is_emulate_gpus(tmp_path):
+    """--grad-accum-steps 4 on 1 process trains exactly as --emulate-gpus 4; K = 1 is another run."""
+    base = ["-c", CONFIG, "--device", "cpu", "--image-size", "16", "--model", "cifar_resnet8", "-b", "8", "--epochs",
+            "1", "--max-iters-per-epoch", "2", "--output", str(tmp_path), "--mixup", "0.2"]
+    for name, extra in (("accum", ["--grad-accum-steps", "4"]), ("emulate", ["--emulate-gpus", "4"]), ("plain", [])):
+        main([*base, "--experiment", name, *extra])
+    a, b, c = (torch.load(tmp_path / n / "last.pth", weights_only=True)["model"] for n in ("accum", "emulate", "plain"))
+    assert all(torch.equal(v, b[k]) for k, v in a.items())
+    assert not all(torch.equal(v, c[k]) for k, v in a.items())
+    assert "trains as 4 GPUs x 8 images (32 per optimizer step)" in (tmp_path / "accum" / "log.txt").read_text()
