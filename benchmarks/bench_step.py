@@ -12,7 +12,13 @@ For each pair, on one batch, medians over ``--repeats`` interleaved rounds of:
 (d) the KD loss alone, forward + backward, on logits of the step's shape (batch x classes):
     ``d / c`` is the loss's share of the KD step;
 (e) the trainer's per-step reseeding (``seed_everything(step_seed(...))``, which makes mixup /
-    cutmix / dropout depend on (seed, epoch, iteration, rank) only, for exact resume): ``e / c``.
+    cutmix / dropout depend on (seed, epoch, iteration, rank) only, for exact resume): ``e / c``;
+(f) an accumulated step as the trainer runs it for ``--grad-accum-steps K`` / ``--emulate-gpus``
+    (``--accum-steps``, default 8): K micro-batches, each forward and ``backward(loss / K)`` in
+    :class:`classification.accumulation.MicroSteps`' context (BatchNorm buffers of micro-batch 0
+    kept), one SGD step; against (g) the same K micro-steps without that context (plain accumulation:
+    forward, backward, one SGD step): ``f / g`` is what the accumulation adds (target <= 1.02), and
+    ``f / (K c)`` what it saves against K separate KD steps.
 
 Target: (c) <= 1.03 x ((a) + (b)). Both networks use the same memory format (``--channels-last``)
 and autocast dtype (``--amp``: bfloat16). ``--compile`` runs both networks through ``torch.compile``
@@ -40,6 +46,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from benchmarks.common import machine_header  # noqa: E402
+from classification.accumulation import MicroSteps  # noqa: E402
 from classification.models import build_model  # noqa: E402
 from distkd.distiller import Distiller  # noqa: E402
 from distkd.errors import UserError  # noqa: E402
@@ -114,6 +121,17 @@ class StepBench:
         loss.backward()
         opt.step()
 
+    def accumulated_step(self, steps: int, trainer_context: bool = True) -> None:
+        """(f) / (g): ``steps`` micro-batches (the step's batch each time), one optimizer step."""
+        micro = MicroSteps(self.distiller, steps) if trainer_context else None
+        self.kd_opt.zero_grad(set_to_none=True)
+        for k in range(steps):
+            with micro.context(k) if micro is not None else contextlib.nullcontext():
+                with self.autocast():
+                    loss = sum(self.distiller(self.images, self.targets).values())
+                (loss / steps).backward()
+        self.kd_opt.step()
+
 
 def timed(fn: Callable[[], None], device: torch.device, clock=time.perf_counter) -> float:
     if device.type == "cuda":
@@ -149,6 +167,9 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
     steps = {"a": bench.plain_step, "b": bench.teacher_forward}
     steps.update({f"c:{name}": (lambda name=name: bench.kd_step(name)) for name in losses})
     steps.update({"d": bench.loss_only, "e": bench.reseed})
+    if args.accum_steps > 1:  # (f), (g) with the first KD loss
+        steps["f"] = lambda: bench.accumulated_step(args.accum_steps)
+        steps["g"] = lambda: bench.accumulated_step(args.accum_steps, trainer_context=False)
     compile_start = time.perf_counter()
     for fn in steps.values():  # warm-up (and compilation)
         fn()
@@ -163,10 +184,10 @@ def bench_pair(student_name: str, teacher_name: str, args: argparse.Namespace, d
     medians = {k: statistics.median(v) for k, v in times.items()}
     rows = {}
     for name in losses:  # one row per KD loss, sharing (a), (b), (d), (e)
-        row = {k: medians[k] for k in ("a", "b", "d", "e")}
+        row = {k: medians[k] for k in ("a", "b", "d", "e", "f", "g") if k in medians}
         row["c"] = medians[f"c:{name}"]
         row["peak"] = {"a": peak["a"], "c": peak[f"c:{name}"]} if peak else {}
-        row["batch"], row["image"], row["warmup_s"] = batch, image_size, warmup_s
+        row["batch"], row["image"], row["warmup_s"], row["K"] = batch, image_size, warmup_s, args.accum_steps
         rows[name] = row
     return rows
 
@@ -198,6 +219,20 @@ def loss_ratios(results: list[tuple[str, dict | str]], losses: list[str]) -> str
     return "\n".join(lines)
 
 
+def format_accumulation_table(rows: list[tuple[str, dict | str]]) -> str:
+    """(f) against (g) and against K x (c)."""
+    head = ["student : teacher", "batch", "K", "(f) accumulated step ms", "(g) K micro-steps ms", "f / g",
+            "K x (c) ms", "f / (K c)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for pair, r in rows:
+        if isinstance(r, str) or "f" not in r:
+            continue
+        cells = [pair, f"{r['batch']}x{r['image']}px", str(r["K"]), f"{r['f']:.1f}", f"{r['g']:.1f}",
+                 f"{r['f'] / r['g']:.3f}", f"{r['K'] * r['c']:.1f}", f"{r['f'] / (r['K'] * r['c']):.3f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", default=None, help=f"comma-separated student:teacher (default {DEFAULT_PAIRS})")
@@ -217,13 +252,15 @@ def main(argv: list[str] | None = None) -> None:
                         help="wall: time.perf_counter; cpu: time.process_time (CPU seconds of this process, "
                         "robust to other jobs on a shared machine; use with --threads 1)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads (default: PyTorch's)")
+    parser.add_argument("--accum-steps", type=int, default=8,
+                        help="K of the accumulated step (f) and its K micro-steps (g); 0 or 1: not timed")
     parser.add_argument("--smoke", action="store_true", help="one tiny pair, batch 2 at 32 px, 1 round")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.smoke:
         args.pairs = args.pairs or SMOKE_PAIRS
-        args.batch_size, args.image_size, args.repeats = 2, 32, 1
+        args.batch_size, args.image_size, args.repeats, args.accum_steps = 2, 32, 1, 2
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda: no CUDA device is available")
@@ -250,6 +287,9 @@ def main(argv: list[str] | None = None) -> None:
     print(loss_ratios(results, losses))
     warmups = [f"{pair} {r[losses[0]]['warmup_s']:.1f}s" for pair, r in results if not isinstance(r, str)]
     print(f"warm-up round{' (with compilation)' if args.compile else ''}: " + ", ".join(warmups))
+    if args.accum_steps > 1:
+        print()
+        print(format_accumulation_table(rows))
 
 
 if __name__ == "__main__":

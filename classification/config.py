@@ -105,6 +105,13 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--max-iters-per-epoch", type=int, default=0, help="extension: cap iterations per epoch (debug)")
     g.add_argument("--stop-after-epochs", type=int, default=0,
                    help="extension: leave after this many epochs of this run (continue with --resume)")
+    g = p.add_argument_group("fewer GPUs than the paper's (extensions, docs/reproduce.md)")
+    g.add_argument("--grad-accum-steps", type=int, default=None, metavar="K",
+                   help="K micro-batches of --batch-size per process and optimizer step, each its own forward "
+                        "and backward; on P processes the run trains as --emulate-gpus P*K (default 1)")
+    g.add_argument("--emulate-gpus", type=int, default=None, metavar="N",
+                   help="train as N GPUs of --batch-size images do, step by step (same batches, augmentation, "
+                        "BatchNorm batches, KD loss per GPU, gradient): N / processes accumulation steps")
     g = p.add_argument_group("optimization")
     g.add_argument("--epochs", type=int, default=200)
     g.add_argument("--opt", default="sgd", choices=["sgd", "rmsprop", "rmsproptf", "adamw"])

@@ -10,10 +10,11 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from classification.accumulation import MicroSteps
 from classification.scheduler import LRSchedule
 from distkd.context import Batch, BatchContext
 from distkd.errors import UserError
-from distkd.utils.debug_hooks import fail_point
+from distkd.utils.debug_hooks import fail_point, pause_point
 from distkd.utils.distributed import all_reduce_sum
 from distkd.utils.nonfinite import NonFiniteWatch
 from distkd.utils.rng import seed_everything
@@ -38,6 +39,7 @@ class StepConfig:
     seed: int = 0
     rank: int = 0
     epochs: int = 0  # of the whole run: the KD methods' progress through training
+    accum_steps: int = 1  # micro-batches per optimizer step (classification/accumulation.py)
 
 
 @dataclass
@@ -92,11 +94,15 @@ def train_one_epoch(
 
     Each step first seeds the global generators from ``(seed, epoch, iteration, rank)``: mixup /
     cutmix and dropout do not depend on what ran before (data loading in this process, a resume).
+    With ``cfg.accum_steps`` K > 1 a step (iteration) takes K micro-batches from the loader, micro-batch
+    ``k`` seeded with the rank ``rank * K + k`` of the GPU it plays (:mod:`classification.accumulation`).
     ``after_step(progress, iterations, check_finite)`` runs after each step (checkpoints, pre-emption);
     ``check_finite()`` raises if a step so far had a non-finite loss (call it before saving)."""
     model.train()
     progress = progress or EpochProgress()
-    iters = getattr(getattr(loader, "batch_sampler", None), "epoch_iterations", None) or len(loader)
+    accum = cfg.accum_steps
+    micro = MicroSteps(model, accum)
+    iters = getattr(getattr(loader, "batch_sampler", None), "epoch_iterations", None) or len(loader) // accum
     iters = min(iters, cfg.max_iters) if cfg.max_iters else iters
     sums = progress.sums
     watch = NonFiniteWatch()
@@ -104,39 +110,48 @@ def train_one_epoch(
     bar = tqdm(total=iters, initial=progress.iteration, desc=f"epoch {epoch}",
                disable=None if cfg.show_progress else True, leave=False)
     start = time.time() - progress.elapsed
-    for i, batch in enumerate(loader, start=progress.iteration):
+    for m, batch in enumerate(loader, start=progress.iteration * accum):
+        i, k = divmod(m, accum)  # optimizer step i, its micro-batch k
         if i >= iters:
             break
-        fail_point(cfg.rank, epoch, i)
-        seed_everything(step_seed(cfg.seed, epoch, i, cfg.rank))
+        if k == 0:
+            fail_point(cfg.rank, epoch, i)
+            lr = schedule.apply(optimizer, epoch + i / iters)
+            optimizer.zero_grad(set_to_none=True)
+        else:
+            pause_point(epoch, i, cfg.rank, micro=k)  # tests: a kill between micro-batches
+        seed_everything(step_seed(cfg.seed, epoch, i, cfg.rank * accum + k))  # the rank of the GPU it plays
         batch = Batch(*batch)  # images, targets (and, from a teacher store, the teacher's outputs)
-        lr = schedule.apply(optimizer, epoch + i / iters)
         images, targets = to_device(batch.images, cfg), batch.targets.to(cfg.device, non_blocking=True)
         if cfg.mixup_fn is not None:
             images, targets = cfg.mixup_fn(images, targets)
         ctx = BatchContext(epoch=epoch, progress=(epoch + i / iters) / cfg.epochs if cfg.epochs else 0.0,
                            teacher_outputs=batch.teacher_outputs)
-        with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
-            losses = model(images, targets, ctx)
-        loss = sum(losses.values())
+        with micro.context(k):  # no DDP sync before the last micro-batch; BatchNorm statistics of the first
+            with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32,
+                                enabled=cfg.amp_dtype is not None):
+                losses = model(images, targets, ctx)
+            loss = sum(losses.values())
+            share = loss if accum == 1 else loss / accum  # DDP's mean over the GPUs, of which K are here
+            (cfg.scaler.scale(share) if cfg.scaler is not None else share).backward()
         watch.update(i, losses)  # no host sync here: checked at the logging points below
-        optimizer.zero_grad(set_to_none=True)
+        if k == 0:  # as a DDP run logs GPU 0's losses: those of micro-batch 0
+            for name, value in {"loss": loss, **losses}.items():
+                sums[name] = sums.get(name, 0) + value.detach().float()
+        if k < accum - 1:
+            continue
         if cfg.scaler is not None:
-            cfg.scaler.scale(loss).backward()
             if cfg.clip_grad:
                 cfg.scaler.unscale_(optimizer)
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             cfg.scaler.step(optimizer)
             cfg.scaler.update()
         else:
-            loss.backward()
             if cfg.clip_grad:
                 nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
             optimizer.step()
         if cfg.ema is not None:
             cfg.ema.update(cfg.ema_target)
-        for name, value in {"loss": loss, **losses}.items():
-            sums[name] = sums.get(name, 0) + value.detach().float()
         bar.update(1)
         if (i + 1) % cfg.log_interval == 0 or i + 1 == iters:
             stop_if_nonfinite(watch, epoch)

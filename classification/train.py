@@ -19,6 +19,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from classification.accumulation import fewer_gpus_warning, resolve_accumulation
 from classification.config import parse_args
 from classification.data import build_loaders
 from classification.data.loaders import mixup_active
@@ -34,7 +35,7 @@ from distkd.losses import KDConfig, kd_config
 from distkd.teacher import StoredTeacher, Teacher, renormalize_or_none
 from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import DistInfo, barrier, init_distributed
+from distkd.utils.distributed import DistInfo, barrier, broadcast_state, from_rank0, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
@@ -249,6 +250,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
 
 def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> dict[str, float]:
     device = dist.device
+    resolve_accumulation(args, dist.world_size)  # args.grad_accum_steps: micro-batches per optimizer step
     args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
     exp = ExperimentDir(args.output, args.experiment)
     resume_path = exp.check(args.resume, args.overwrite)
@@ -259,6 +261,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     elif device.type == "cuda":
         torch.backends.cudnn.benchmark = True
     seed_everything(args.seed + dist.rank)
+    if dist.is_main and (warning := fewer_gpus_warning(args, dist.world_size)):  # an 8-GPU recipe on fewer GPUs
+        logger.warning(warning)
 
     train_loader, val_loader, num_classes, mixup_fn = build_loaders(args, dist)
     if args.teacher_store:  # --- teacher store (docs/teacher_store.md): stored views and teacher logits ---
@@ -302,7 +306,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
     cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student, args.log_interval,
-                     args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank, epochs=args.epochs)
+                     args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank, epochs=args.epochs,
+                     accum_steps=args.grad_accum_steps)
 
     start_epoch, resumed_progress, best = 0, None, {"metric": "top1", "value": -1.0, "at": -1}
     if resume_path:
@@ -321,8 +326,13 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     tracker = WandbRun(args, exp.path) if args.log_wandb and dist.is_main else None
     logger.info(f"experiment {exp.path} | world size {dist.world_size} | device {device} | "
                 f"{'resumed at epoch ' + str(start_epoch) if resume_path else 'new run'}")
+    if args.grad_accum_steps > 1:
+        gpus = dist.world_size * args.grad_accum_steps
+        logger.info(f"{args.grad_accum_steps} micro-batches of {args.batch_size} per process and step: trains as "
+                    f"{gpus} GPUs x {args.batch_size} images ({gpus * args.batch_size} per optimizer step)")
 
-    if teacher is not None and not args.teacher_store and not (exp.path / "teacher.yaml").exists():
+    # rank 0 decides (--overwrite has it remove teacher.yaml while other ranks may look): all ranks evaluate, or none
+    if teacher is not None and not args.teacher_store and from_rank0(not (exp.path / "teacher.yaml").exists()):
         t_stats = evaluate(distiller.teacher, val_loader, cfg)
         logger.info(f"teacher {args.teacher_model}: top-1 {t_stats['top1']:.2f} top-5 {t_stats['top5']:.2f}")
         if dist.is_main:
@@ -353,6 +363,9 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         if args.drop_path_rate > 0 and args.drop_path_strategy == "linear" and hasattr(student, "drop_path_rate"):
             student.drop_path_rate = args.drop_path_rate * epoch / args.epochs  # as the original: the attribute only
         train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger, progress, after_step)
+        broadcast_state(student, buffers_only=True)  # every rank evaluates rank 0's model (its BatchNorm statistics)
+        if ema is not None:
+            broadcast_state(ema.module)
         stats = evaluate(student, val_loader, cfg)
         row = {"epoch": epoch, "lr": train["lr"], "train_loss": train["loss"], "loss_ori": train["loss_ori"],
                "loss_kd": train.get("loss_kd", ""), "val_loss": stats["loss"], "val_top1": stats["top1"],

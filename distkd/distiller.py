@@ -18,8 +18,9 @@ trains. Without a teacher the same class trains a plain model: only ``loss_ori``
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 from torch import Tensor, nn
@@ -123,3 +124,13 @@ class Distiller(nn.Module):
         ``lambda m: DistributedDataParallel(m, device_ids=[rank])``: the student, and the KD loss when
         it has parameters. The teacher stays outside: no gradient sync or buffer broadcast for it."""
         self._wrapped = {name: wrap(module) for name, module in self.trainable_modules().items()}
+
+    @contextlib.contextmanager
+    def no_sync(self) -> Iterator[None]:
+        """DDP's ``no_sync`` on every part :meth:`distribute` wrapped (gradient accumulation): the
+        backward passes run in this context accumulate gradients without synchronising them."""
+        with contextlib.ExitStack() as stack:
+            for module in self._wrapped.values():
+                if hasattr(module, "no_sync"):
+                    stack.enter_context(module.no_sync())
+            yield

@@ -69,6 +69,7 @@ class Job:
     models: tuple[str, ...]  # model names the command builds
     output_dir: str  # where the run writes args.yaml / metrics
     note: str = ""
+    per_gpu: str = ""  # the images per GPU and how G GPUs make the paper's step (printed under the row)
 
     @property
     def shell(self) -> str:
@@ -94,6 +95,36 @@ SEG_TRAINER_OPTIONS = {  # the paper's train_kd.py / train_baseline.py
     "baseline": ("--weight-decay", "1e-4", "--min-lr", "0", "--val-interval", "800"),
 }
 DET_LAUNCHER = "tools/dist_train_mmdet.sh"
+PAPER_DENSE_GPUS = 8  # Cityscapes: 8 GPUs x 2 crops; COCO: 8 GPUs x 2 images
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _emulate(gpus: int, paper_gpus: int) -> list[str]:
+    """``--emulate-gpus`` for a run on fewer GPUs than the paper's (docs/reproduce.md)."""
+    return ["--emulate-gpus", str(paper_gpus)] if paper_gpus > 1 and max(gpus, 1) < paper_gpus else []
+
+
+def per_gpu_note(gpus: int, paper_gpus: int, batch: int | str, unit: str = "images") -> str:
+    """What one GPU computes per step, and how ``gpus`` GPUs make the paper's step."""
+    used = max(gpus, 1)
+    if paper_gpus == 0 and gpus == 0:  # digits: the project's CPU benchmark
+        return f"{batch} {unit} per step, one CPU process"
+    if paper_gpus <= 1 or used >= paper_gpus:
+        paper = " (the paper's)" if used == paper_gpus else f" (the paper: {max(paper_gpus, 1)} x {batch})"
+        return f"per GPU {batch} {unit}: {used} GPU(s) x {batch} per step{paper}"
+    k = paper_gpus // used
+    return (f"per GPU {batch} {unit}: {used} GPU(s) x {k} emulated GPUs (--emulate-gpus {paper_gpus}) = the "
+            f"paper's {paper_gpus} x {batch} per step")
+
+
+def _config_batch(config: str) -> int | str:
+    """``batch_size`` of a bundled YAML config ('?' where it cannot be read)."""
+    import yaml
+
+    try:
+        return int(yaml.safe_load((ROOT / config).read_text())["batch_size"])
+    except (OSError, KeyError, TypeError, ValueError, yaml.YAMLError):
+        return "?"
 # Paper row (student model) -> config of each detection column. The teachers are mmdet's COCO
 # weights, read by the distillation configs, so detection has no teacher job.
 
@@ -125,7 +156,7 @@ def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
     argv = _seg_launch(gpus) + ["--student-model", arch, "--student-backbone", _seg_backbone(backbone)]
     argv += ["--data-path", SEG_DATA, "--student-pretrained-base", f"{SEG_CKPTS}/{backbone}-imagenet.pth", *SEG_OPTIONS]
     argv += SEG_TRAINER_OPTIONS["dist" if role == "dist" else "baseline"]
-    argv += ["--output", output, "--experiment", name, "--seed", str(seed)]
+    argv += ["--output", output, "--experiment", name, "--seed", str(seed), *_emulate(gpus, PAPER_DENSE_GPUS)]
     models = [model]
     if role == "dist":
         t_arch, t_backbone = _split(row.teacher_model)
@@ -133,7 +164,10 @@ def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
         argv += ["--teacher-model", t_arch, "--teacher-backbone", _seg_backbone(t_backbone)]
         argv += ["--teacher-ckpt", f"{teacher_dir}/best.pth", "--kd-loss-weight", "1.0", "--eval-teacher"]
         models.append(row.teacher_model)
-    return Job(name, role, row, seed, tuple(argv), None, tuple(models), f"{output}/{name}")
+    note = per_gpu_note(gpus, PAPER_DENSE_GPUS, 2, "crops")
+    if max(gpus, 1) < PAPER_DENSE_GPUS:
+        note += "; BatchNorm over all 16 crops (as SyncBatchNorm), DIST and cross-entropy per 2 crops"
+    return Job(name, role, row, seed, tuple(argv), None, tuple(models), f"{output}/{name}", per_gpu=note)
 
 
 def _det_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job:
@@ -145,7 +179,12 @@ def _det_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job
         name = f"coco-{student}_{short_name(row.teacher_model)}-{role}-s{seed}"
     argv = ["sh", DET_LAUNCHER, config, str(max(gpus, 1)), f"{output}/{name}"]
     argv += ["--cfg-options", f"randomness.seed={seed}"]
-    return Job(name, role, row, seed, tuple(argv), config, (), f"{output}/{name}")
+    used = max(gpus, 1)
+    note = f"per GPU 2 images: {used} GPU(s) x 2 per step" + (" (the paper's)" if used == PAPER_DENSE_GPUS else "")
+    if used < PAPER_DENSE_GPUS:
+        note = (f"per GPU 2 images: {used} GPU(s) x 2 x {PAPER_DENSE_GPUS // used} accumulated iterations "
+                f"(accumulative_counts, set by {DET_LAUNCHER}) = the paper's 8 x 2 per step")
+    return Job(name, role, row, seed, tuple(argv), config, (), f"{output}/{name}", per_gpu=note)
 
 
 def dense_jobs(rows: Sequence[PaperRow], seeds: int, gpus: int | None, output: str) -> list[Job]:
@@ -179,7 +218,9 @@ def _teacher_job(row: PaperRow, recipe: Recipe, gpus: int, output: str) -> Job:
     name = f"{recipe.prefix}-{short_name(row.teacher_model)}-teacher-s0"
     argv = _launch(gpus, recipe.baseline, row.teacher_model)
     argv += ["--dataset", row.dataset, "--experiment", name, "--output", output, "--seed", "0"]
-    return Job(name, "teacher", row, 0, tuple(argv), recipe.baseline, (row.teacher_model,), f"{output}/{name}")
+    argv += _emulate(gpus, recipe.gpus)
+    return Job(name, "teacher", row, 0, tuple(argv), recipe.baseline, (row.teacher_model,), f"{output}/{name}",
+               per_gpu=per_gpu_note(gpus, recipe.gpus, _config_batch(recipe.baseline)))
 
 
 def _student_job(row: PaperRow, recipe: Recipe, method: str, seed: int, gpus: int, output: str) -> Job:
@@ -198,11 +239,12 @@ def _student_job(row: PaperRow, recipe: Recipe, method: str, seed: int, gpus: in
         models = (row.teacher_model,)
     argv = _launch(gpus, config, row.student_model)
     argv += ["--dataset", row.dataset, "--experiment", name, "--output", output, "--seed", str(seed)]
-    argv += kd_args + list(row.overrides)
+    argv += kd_args + list(row.overrides) + _emulate(gpus, recipe.gpus)
     note = recipe.notes.get(method, "")
     if row.config_path is None:
         note = "; ".join(filter(None, [note, f"approximation: the paper used the {row.note}"]))
-    return Job(name, method, row, seed, tuple(argv), config, (row.student_model, *models), f"{output}/{name}", note)
+    return Job(name, method, row, seed, tuple(argv), config, (row.student_model, *models), f"{output}/{name}", note,
+               per_gpu_note(gpus, recipe.gpus, _config_batch(config)))
 
 
 def classification_jobs(rows: Sequence[PaperRow], seeds: int, gpus: int | None, output: str) -> list[Job]:
@@ -281,6 +323,7 @@ def plan(
         raise UserError(f"--recipe {recipe} applies to the {methods.TABLE} table only")
     output = output.rstrip("/") or "."
     rows = rows_of_table("cifar100" if table == methods.TABLE else table)
+    check_gpus(rows[0], gpus)
     if table == methods.TABLE:
         jobs = method_jobs(rows, seeds, gpus, output, recipe)
     elif rows[0].task == "classification":
@@ -294,13 +337,28 @@ def plan(
     return [job.with_extra(tail) for job in jobs]
 
 
+def check_gpus(row: PaperRow, gpus: int | None) -> None:
+    """``--gpus G``: a run on fewer GPUs than the paper's emulates them, so G must divide the paper's count."""
+    if gpus is None:
+        return
+    if gpus < 0:
+        raise UserError(f"--gpus must be >= 0, got {gpus}")
+    paper = RECIPES[row.recipe].gpus if row.task == "classification" else PAPER_DENSE_GPUS
+    if 1 < paper and max(gpus, 1) < paper and paper % max(gpus, 1):
+        counts = ", ".join(str(g) for g in range(1, paper + 1) if paper % g == 0)
+        raise UserError(f"--gpus {gpus} does not divide the paper's {paper} GPUs of {row.table}: "
+                        f"use {counts} (each GPU then plays {paper} / G of the paper's)")
+
+
 def format_plan(jobs: Sequence[Job]) -> str:
-    """Shell-ready listing: one comment line per row change, one command per line."""
+    """Shell-ready listing: one comment line per row change (with the images per GPU), one command per line."""
     lines, current = [], None
     for job in jobs:
         header = f"# {job.row.table}: {job.row.label}" if job.role != "teacher" else f"# teacher {job.row.teacher}"
         if header != current:
             lines.append(header)
+            if job.per_gpu:
+                lines.append(f"#   {job.per_gpu}")
             current = header
         if job.note:
             lines.append(f"#   note: {job.note}")

@@ -72,6 +72,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     g.add_argument("--workers", "-j", type=int, default=4, help="data loading processes per GPU")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=16, help="global batch, split over the processes")
+    g.add_argument("--emulate-gpus", type=int, default=None, metavar="N",
+                   help="extension: train as N GPUs of batch / N crops with SyncBatchNorm: BatchNorm over the whole "
+                        "batch, cross-entropy and DIST per N-th of the batch, averaged (docs/reproduce.md)")
     g.add_argument("--max-iterations", type=int, default=40000)
     g.add_argument("--lr", type=float, default=0.02)
     g.add_argument("--min-lr", type=float, default=None,

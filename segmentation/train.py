@@ -54,7 +54,7 @@ from segmentation.datasets import (
     reformat,
 )
 from segmentation.engine.inference import evaluate
-from segmentation.engine.losses import HeadsKD, SegCrossEntropy
+from segmentation.engine.losses import HeadsKD, PerGPU, SegCrossEntropy
 from segmentation.engine.metrics import ConfusionMatrix, format_iou
 from segmentation.models import WithAux, build_segmentor, default_backbone, load_segmentor_weights
 from segmentation.models.weights import read_weights
@@ -64,12 +64,13 @@ def poly_lr(args: argparse.Namespace, iteration: int) -> float:
     return args.min_lr + (args.lr - args.min_lr) * (1 - iteration / args.max_iterations) ** args.power
 
 
-def check_args(args: argparse.Namespace, world_size: int) -> ExperimentDir:
+def check_args(args: argparse.Namespace, world_size: int, synced_bn: bool = False) -> ExperimentDir:
     args.student_backbone = args.student_backbone or default_backbone(args.student_model)  # recorded in args.yaml
     if args.batch_size % world_size:
         raise UserError(f"--batch-size {args.batch_size} (global) must be divisible by the {world_size} processes")
-    if args.batch_size // world_size < 2:
+    if args.batch_size // world_size < 2 and not synced_bn:
         raise UserError(f"--batch-size {args.batch_size} leaves one image per process; BatchNorm needs at least 2")
+    check_emulation(args, world_size)
     if args.teacher_model and not args.teacher_ckpt:
         raise UserError("distillation needs the trained teacher: pass --teacher-ckpt PATH")
     if args.kd and not args.teacher_model:
@@ -92,6 +93,35 @@ def kd_from_args(args: argparse.Namespace) -> KDConfig:
     return kd
 
 
+def check_emulation(args: argparse.Namespace, world_size: int) -> None:
+    """``--emulate-gpus N``: N a multiple of the processes, the batch split into N equal parts."""
+    gpus = args.emulate_gpus
+    if gpus is None:
+        return
+    if gpus <= 0:
+        raise UserError(f"--emulate-gpus must be a positive integer, got {gpus}")
+    if gpus % world_size:
+        counts = ", ".join(str(p) for p in range(1, gpus + 1) if gpus % p == 0)
+        raise UserError(f"--emulate-gpus {gpus} needs a number of processes that divides it ({counts}); "
+                        f"this run has {world_size}")
+    if args.batch_size % gpus:
+        raise UserError(f"--batch-size {args.batch_size} does not split over --emulate-gpus {gpus}: "
+                        f"give a batch that is a multiple of {gpus} ({gpus * max(1, args.batch_size // gpus)}, "
+                        f"{gpus * (args.batch_size // gpus + 1)}, ...)")
+
+
+def bn_synced(info: DistInfo) -> bool:
+    """Whether BatchNorm computes its statistics over all processes (SyncBatchNorm, CUDA only)."""
+    return info.distributed and info.device.type == "cuda"
+
+
+def sync_batchnorm(student: torch.nn.Module) -> torch.nn.Module:
+    """The student with SyncBatchNorm (torch's refuses CPU tensors: only where :func:`bn_synced`)."""
+    from timm.layers import convert_sync_batchnorm
+
+    return convert_sync_batchnorm(student)
+
+
 def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_iteration: int, stop_iteration: int):
     train_transform = TrainTransform(tuple(args.crop_size), input_format=args.input_format)
     train_set = Cityscapes(args.data_path, "train", args.train_list, train_transform)
@@ -110,16 +140,21 @@ def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_it
     return train_loader, val_loader
 
 
-def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distiller:
+def build_distiller(args: argparse.Namespace, synced_bn: bool, gpus_per_process: int = 1) -> Distiller:
+    """``synced_bn``: SyncBatchNorm over the processes; ``gpus_per_process`` > 1 (``--emulate-gpus``):
+    both losses computed per emulated GPU and averaged (:class:`~segmentation.engine.losses.PerGPU`),
+    BatchNorm over the process's whole batch."""
     student = build_segmentor(
         args.student_model, args.student_backbone, NUM_CLASSES, False if args.no_aux else None,
         args.student_pretrained_base,
     )  # fmt: skip
-    if distributed_cuda:
-        from timm.layers import convert_sync_batchnorm
+    if synced_bn:
+        student = sync_batchnorm(student)
 
-        student = convert_sync_batchnorm(student)
-    task_loss = SegCrossEntropy(args.aux_weight)
+    def per_gpu(loss: torch.nn.Module) -> torch.nn.Module:
+        return PerGPU(loss, gpus_per_process) if gpus_per_process > 1 else loss
+
+    task_loss = per_gpu(SegCrossEntropy(args.aux_weight))
     if not args.teacher_model:
         return Distiller(student, task_loss)
     teacher = build_segmentor(args.teacher_model, args.teacher_backbone, NUM_CLASSES)
@@ -130,7 +165,7 @@ def build_distiller(args: argparse.Namespace, distributed_cuda: bool) -> Distill
     if args.teacher_input_format != args.input_format:
         renormalize = reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
     kd = kd_from_args(args)
-    kd_loss = HeadsKD(kd.build(), args.aux_weight)  # main and aux heads
+    kd_loss = per_gpu(HeadsKD(kd.build(), args.aux_weight))  # main and aux heads
     return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, kd.weight)
 
 
@@ -160,7 +195,7 @@ def mean_over_ranks(losses: Mapping[str, Tensor]) -> dict[str, float]:
 
 
 def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | None = None) -> float:
-    exp = check_args(args, info.world_size)
+    exp = check_args(args, info.world_size, bn_synced(info))
     resume_path = exp.check(args.resume, args.overwrite)
     if info.is_main:
         exp.create(start_over=args.overwrite and not resume_path)
@@ -171,7 +206,8 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         logger.warning("--amp needs CUDA; training in float32 on %s", device)
     torch.manual_seed(args.seed + info.rank)
 
-    distiller = build_distiller(args, info.distributed and device.type == "cuda").to(device)
+    gpus_per_process = (args.emulate_gpus or info.world_size) // info.world_size
+    distiller = build_distiller(args, bn_synced(info), gpus_per_process).to(device)
     student = distiller.student
     trainable = distiller.trainable_modules()
     optimizer = torch.optim.SGD(
@@ -203,6 +239,10 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
                 exp.path, args.student_model, args.student_backbone,
                 f"{args.teacher_model} | kd {kd_from_args(args)}" if args.teacher_model else "none",
                 len(train_loader.dataset), len(val_loader.dataset), args.max_iterations, args.batch_size)
+    if gpus_per_process > 1:
+        logger.info("emulating %d GPUs of %d crops: %d per process; BatchNorm over %s, cross-entropy and DIST per "
+                    "emulated GPU, averaged", args.emulate_gpus, args.batch_size // args.emulate_gpus,
+                    gpus_per_process, "all processes' crops" if bn_synced(info) else "the process's crops")
     logger.info("input format %s%s; weight decay %g, poly floor %g, validation every %d iterations, %s",
                 args.input_format, f" (teacher: {args.teacher_input_format})" if args.teacher_model else "",
                 args.weight_decay, args.min_lr, args.val_interval, "AMP" if amp else "float32")

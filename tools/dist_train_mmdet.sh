@@ -4,6 +4,9 @@
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT (or PORT) on every node
 # (see tools/torchrun.sh).
 # CPU (gloo): add --cfg-options env_cfg.dist_cfg.backend=gloo.
+# The bundled COCO configs (configs/detection/) are the paper's 8 GPUs x 2 images: on fewer GPUs
+# (NNODES x GPUS = 1, 2 or 4) each GPU keeps 2 images and accumulates 8 / GPUs iterations per
+# optimizer step (--emulate-gpus 8: mmengine's accumulative_counts), so a step sees 16 images.
 set -e
 if [ $# -lt 3 ]; then
     echo "usage: sh tools/dist_train_mmdet.sh CONFIG GPUS WORK_DIR [options...]" >&2
@@ -14,5 +17,16 @@ GPUS=$2
 WORK_DIR=$3
 shift 3
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PAPER_GPUS=8
+TOTAL=$((GPUS * ${NNODES:-1}))
+if [ -f "$ROOT/configs/detection/$(basename "$CONFIG")" ] && [ "$(cd "$(dirname "$CONFIG")" 2>/dev/null && pwd)" = "$ROOT/configs/detection" ]; then
+    if [ "$TOTAL" -lt 1 ] || [ $((PAPER_GPUS % TOTAL)) -ne 0 ]; then
+        echo "error: $(basename "$CONFIG") is the paper's $PAPER_GPUS-GPU x 2-image recipe: run it on 1, 2, 4 or 8 GPUs in all (NNODES x GPUS = $TOTAL), which accumulate $PAPER_GPUS / GPUs iterations per step" >&2
+        exit 2
+    fi
+    if [ "$TOTAL" -lt "$PAPER_GPUS" ]; then
+        set -- --emulate-gpus "$PAPER_GPUS" "$@"
+    fi
+fi
 exec sh "$ROOT/tools/torchrun.sh" "$GPUS" "$ROOT/tools/train_mmdet.py" "$CONFIG" --work-dir "$WORK_DIR" \
     --launcher pytorch "$@"

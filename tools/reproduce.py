@@ -5,6 +5,7 @@
     python tools/reproduce.py digits --run --extra "--epochs 2"   # the CPU-sized check
     python tools/reproduce.py cifar100-methods         # KD, DKD, DIST with and without logit standardisation
     python tools/reproduce.py cifar100-methods --recipe published   # and each method's published setting
+    python tools/reproduce.py imagenet_baseline --gpus 2  # the paper's 8-GPU runs on 2 GPUs (--emulate-gpus 8)
 
 With --run, finished experiments are skipped and interrupted ones continue (--resume auto), so a
 sweep stopped by a failure resumes by running the same command again. See docs/reproduce.md.
@@ -35,7 +36,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per student: 0..N-1 (default 3)")
     parser.add_argument("--gpus", type=int, default=None,
                         help="GPUs per run (default: the paper's: 8 for ImageNet, Cityscapes, COCO; 1 for CIFAR; "
-                        "0 (CPU) for digits)")
+                        "0 (CPU) for digits). Fewer than the paper's 8 (1, 2 or 4): the commands emulate its 8 GPUs "
+                        "(--emulate-gpus 8; COCO: accumulative_counts), see 'Reproducing on fewer GPUs' in "
+                        "docs/reproduce.md")
     parser.add_argument("--output", default="experiments", help="experiments folder (default: experiments)")
     parser.add_argument("--extra", default="",
                         help='options appended to every command, e.g. "--epochs 2" (one bare flag: --extra=--amp)')

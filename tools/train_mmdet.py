@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", nargs="?", const="auto", help="resume from CHECKPOINT, or the latest in work-dir")
     p.add_argument("--amp", action="store_true", help="mixed precision (AmpOptimWrapper)")
     p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
+    p.add_argument("--emulate-gpus", type=int, default=None, metavar="N",
+                   help="train as N GPUs of the config's batch per GPU: N / processes iterations accumulated per "
+                        "optimizer step (accumulative_counts), iteration-counted schedules stretched to match "
+                        "(dist_train_mmdet.sh sets it for the bundled COCO configs on fewer than 8 GPUs)")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     p.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -78,6 +82,8 @@ def build_config(args: argparse.Namespace):
         student = cfg.model.get("architecture", cfg.model)
         student.backbone.init_cfg = dict(type="Pretrained", checkpoint=args.student_backbone_ckpt)
     cfg.work_dir = work_dir_of(args, cfg)
+    if args.emulate_gpus is not None:
+        emulate_gpus(cfg, args.emulate_gpus, int(os.environ.get("WORLD_SIZE", "1")))
     if args.amp:
         cfg.optim_wrapper.type = "AmpOptimWrapper"
         cfg.optim_wrapper.loss_scale = "dynamic"
@@ -86,6 +92,35 @@ def build_config(args: argparse.Namespace):
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
     return cfg
+
+
+def emulate_gpus(cfg, gpus: int, world_size: int) -> int:
+    """An optimizer step of ``gpus`` GPUs on ``world_size`` processes: each keeps the config's images per
+    GPU and accumulates K = gpus / world_size iterations (mmengine's ``accumulative_counts``: the loss of
+    each divided by K, DDP's sync on the last). Schedules counted in iterations (warm-up, an
+    iteration-based loop, its validation interval) are multiplied by K, so that they count the same
+    optimizer steps; epoch-based ones are unchanged (an epoch holds K times the iterations). Returns K."""
+    if gpus <= 0:
+        raise UserError(f"--emulate-gpus must be a positive integer, got {gpus}")
+    if gpus % world_size:
+        counts = ", ".join(str(p) for p in range(1, gpus + 1) if gpus % p == 0)
+        raise UserError(f"--emulate-gpus {gpus} needs a number of processes that divides it ({counts}); "
+                        f"this run has {world_size}")
+    k = gpus // world_size
+    if k == 1:
+        return k
+    cfg.optim_wrapper.accumulative_counts = k
+    for scheduler in cfg.get("param_scheduler") or []:
+        if not scheduler.get("by_epoch", True):
+            for key in ("begin", "end"):
+                if isinstance(scheduler.get(key), int):
+                    scheduler[key] *= k
+    loop = cfg.get("train_cfg") or {}
+    if "IterBased" in str(loop.get("type", "")):
+        for key in ("max_iters", "val_interval"):
+            if key in loop:
+                loop[key] *= k
+    return k
 
 
 def cpu_distributed(cfg) -> None:

@@ -115,17 +115,20 @@ def build_loaders(args: argparse.Namespace, dist: DistInfo, uint8: bool = True):
         train_set = stratified_subset(train_set, args.train_fraction)
     if args.skip_bad_images:
         train_set = SkipBadImages(train_set)
-    per_rank = len(train_set) // dist.world_size
+    accum = getattr(args, "grad_accum_steps", None) or 1  # micro-batches per step: each plays one GPU
+    gpus = dist.world_size * accum
+    per_rank = len(train_set) // gpus
     if per_rank < args.batch_size:
+        what = f"{dist.world_size} process(es)" if accum == 1 else f"{gpus} (emulated) GPUs"
         raise UserError(
             f"batch size {args.batch_size} per process is larger than the {per_rank} training images each of "
-            f"the {dist.world_size} process(es) gets (drop_last would leave no batch); lower --batch-size"
+            f"the {what} gets (drop_last would leave no batch); lower --batch-size"
         )
-    iterations = per_rank // args.batch_size
+    iterations = per_rank // args.batch_size  # optimizer steps
     if getattr(args, "max_iters_per_epoch", 0):
         iterations = min(iterations, args.max_iters_per_epoch)
     batches = SeededBatchSampler(len(train_set), args.batch_size, dist.rank, dist.world_size, args.seed,
-                                 epoch_iterations=iterations)
+                                 epoch_iterations=iterations, accum_steps=accum)
     train_loader = _on_device(DataLoader(  # own generator: the loader leaves the global RNG alone
         PerSampleSeed(train_set), batch_sampler=batches, num_workers=args.workers, pin_memory=pin,
         persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed),

@@ -118,3 +118,24 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
 def barrier() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def broadcast_state(module: torch.nn.Module, src: int = 0, buffers_only: bool = False) -> None:
+    """Copy rank ``src``'s buffers (and, unless ``buffers_only``, parameters) of ``module`` to every
+    rank in place (no-op when not distributed). The trainers call it before a validation, so that
+    every rank evaluates the model rank 0 checkpoints (BatchNorm running statistics included)."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return
+    tensors = list(module.buffers()) if buffers_only else [*module.parameters(), *module.buffers()]
+    with torch.no_grad():
+        for tensor in tensors:
+            dist.broadcast(tensor.data, src)
+
+
+def from_rank0(value: object) -> object:
+    """Rank 0's ``value`` on every rank (a decision every rank must share); ``value`` when not distributed."""
+    if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

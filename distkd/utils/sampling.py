@@ -48,18 +48,23 @@ class SeededBatchSampler(Sampler[list[tuple[int, int]]]):
     - ``epoch_iterations=K`` (epoch-based training, classification): :meth:`set_epoch` selects
       epoch ``e`` (``base = e * num_samples``) and the first iteration; each epoch has ``K``
       iterations, ``K * world_size * batch_size <= num_samples`` (the rest is dropped).
+
+    ``accum_steps=A`` (gradient accumulation, ``--emulate-gpus``): each iteration yields A batches,
+    those of the virtual ranks ``rank * A + k``, ``k < A``, of a ``world_size * A``-rank run (the
+    rank and world size above are then the virtual ones); iterations count optimizer steps.
     """
 
     def __init__(self, num_samples: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0,
                  start_iteration: int = 0, stop_iteration: int | None = None,
-                 epoch_iterations: int | None = None) -> None:
+                 epoch_iterations: int | None = None, accum_steps: int = 1) -> None:
         if epoch_iterations is None and stop_iteration is None:
             raise ValueError("SeededBatchSampler needs stop_iteration or epoch_iterations")
-        if epoch_iterations is not None and epoch_iterations * world_size * batch_size > num_samples:
-            raise ValueError(f"{epoch_iterations} iterations of {world_size} x {batch_size} samples exceed "
-                             f"{num_samples}")
+        if epoch_iterations is not None and epoch_iterations * world_size * accum_steps * batch_size > num_samples:
+            raise ValueError(f"{epoch_iterations} iterations of {world_size * accum_steps} x {batch_size} samples "
+                             f"exceed {num_samples}")
         self.num_samples, self.batch_size = num_samples, batch_size
         self.rank, self.world_size, self.seed = rank, world_size, seed
+        self.accum_steps = accum_steps
         self.epoch_iterations = epoch_iterations
         self.epoch, self.start = 0, start_iteration
         self.stop = stop_iteration if epoch_iterations is None else epoch_iterations
@@ -82,12 +87,16 @@ class SeededBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         base = 0 if self.epoch_iterations is None else self.epoch * self.num_samples
+        accum = self.accum_steps
         for iteration in range(self.start, self.stop):
-            first = base + (iteration * self.world_size + self.rank) * self.batch_size
-            yield [self._sample(p) for p in range(first, first + self.batch_size)]
+            for k in range(accum):
+                virtual_rank = self.rank * accum + k
+                first = base + (iteration * self.world_size * accum + virtual_rank) * self.batch_size
+                yield [self._sample(p) for p in range(first, first + self.batch_size)]
 
     def __len__(self) -> int:
-        return max(self.stop - self.start, 0)
+        """Batches yielded: iterations x ``accum_steps``."""
+        return max(self.stop - self.start, 0) * self.accum_steps
 
 
 class PerSampleSeed(Dataset):

@@ -40,6 +40,32 @@ class SegCrossEntropy(nn.Module):
         return loss
 
 
+class PerGPU(nn.Module):
+    """``loss`` on each of ``gpus`` equal parts of the batch, averaged: what ``gpus`` GPUs compute on
+    their own crops and DDP averages (``--emulate-gpus``). ``(main, aux)`` outputs are split alike."""
+
+    def __init__(self, loss: nn.Module, gpus: int) -> None:
+        super().__init__()
+        self.loss, self.gpus = loss, gpus
+        self.inputs = getattr(loss, "inputs", "logits")
+
+    def _split(self, value) -> list:
+        if isinstance(value, (tuple, list)):
+            return list(zip(*(self._split(v) for v in value)))
+        if value is None:
+            return [None] * self.gpus
+        return list(value.split(value.shape[0] // self.gpus))
+
+    def forward(self, a, b, ctx: BatchContext | None = None) -> Tensor | dict[str, Tensor]:
+        parts = [apply_kd(self.loss, x, y, ctx) for x, y in zip(self._split(a), self._split(b), strict=True)]
+        if isinstance(parts[0], dict):  # a method's named losses: each averaged over the GPUs
+            return {name: sum(p[name] for p in parts) / self.gpus for name in parts[0]}
+        return sum(parts) / self.gpus
+
+    def extra_repr(self) -> str:
+        return f"gpus={self.gpus}"
+
+
 class HeadsKD(nn.Module):
     """A KD method on the student's and the teacher's ``(main, aux)`` logits: ``method(main_s, main_t) +
     aux_weight * method(aux_s, aux_t)`` (the aux term only when both have an aux head)."""

@@ -31,6 +31,8 @@ def test_bench_step_smoke():
     out = run_smoke("bench_step.py")
     assert "| student : teacher |" in out
     assert "| tv_resnet18:tv_resnet18 | 2x32px |" in out
+    assert "| student : teacher | batch | K | (f) accumulated step ms | (g) K micro-steps ms | f / g |" in out
+    assert "| tv_resnet18:tv_resnet18 | 2x32px | 2 |" in out
 
 
 @pytest.mark.slow

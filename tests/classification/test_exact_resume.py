@@ -68,3 +68,24 @@ def test_sigterm_mid_epoch_saves_exits_75_and_resumes_exactly(tmp_path, folder):
     assert same_weights(tmp_path / "straight" / "last.pth", tmp_path / "stopped" / "last.pth")
     rows = [list(csv.DictReader(open(tmp_path / name / "metrics.csv"))) for name in ("straight", "stopped")]
     assert [(r["epoch"], r["train_loss"]) for r in rows[0]] == [(r["epoch"], r["train_loss"]) for r in rows[1]]
+
+
+@pytest.mark.slow
+def test_sigkill_between_micro_batches_resumes_exactly_with_gradient_accumulation(tmp_path, folder):
+    """--grad-accum-steps 2: checkpoints only at optimizer-step boundaries (every 3 steps); a kill inside
+    step 5 of epoch 1 (after its first micro-batch's backward) resumes from step 3 to the same weights."""
+    run = [*folder, "-j", "2", "--save-interval", "3", "--grad-accum-steps", "2", "--max-iters-per-epoch", "6"]
+    straight = _spawn(tmp_path, "straight", *run)
+    killed = _spawn(tmp_path, "killed", *run, pause_at="1:5:1")
+    wait_paused(tmp_path, "killed", killed)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    ckpt = torch.load(tmp_path / "killed" / "last.pth", weights_only=True)
+    assert (ckpt["position"]["epoch"], ckpt["position"]["iteration"]) == (1, 3)
+    assert ckpt["args"]["grad_accum_steps"] == 2
+    resumed = _spawn(tmp_path, "killed", *run, "--resume", "auto")
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read()
+    assert straight.wait(timeout=300) == 0, straight.stderr.read()
+    assert same_weights(tmp_path / "straight" / "last.pth", tmp_path / "killed" / "last.pth")
+    rows = [list(csv.DictReader(open(tmp_path / name / "metrics.csv"))) for name in ("straight", "killed")]
+    assert [(r["epoch"], r["train_loss"]) for r in rows[0]] == [(r["epoch"], r["train_loss"]) for r in rows[1]]

@@ -74,6 +74,16 @@ CASES = {
     "negative temperature": (KD + ["--teacher-ckpt", "{t14}", "--kd-loss-kwargs", "tau=-1"], "must be > 0"),
     "bad kd kwargs": (KD + ["--teacher-ckpt", "{t14}", "--kd-loss-kwargs", "alpha=1"], "bad --kd-loss-kwargs"),
     "zero epochs": (["--epochs", "0"], "--epochs must be positive"),
+    "zero accumulation steps": (["--grad-accum-steps", "0"], "--grad-accum-steps must be a positive integer, got 0"),
+    "negative accumulation steps": (["--grad-accum-steps", "-2"], "--grad-accum-steps must be a positive integer"),
+    "zero emulated gpus": (["--emulate-gpus", "0"], "--emulate-gpus must be a positive integer, got 0"),
+    "accumulation options that disagree": (
+        ["--grad-accum-steps", "2", "--emulate-gpus", "8"], "--grad-accum-steps 2 and --emulate-gpus 8 disagree: "
+        "8 GPUs on 1 process.* take 8 accumulation steps"),
+    "emulated gpus with the teacher store": (["--emulate-gpus", "8", "--teacher-store", "{root}"],
+                                             "--emulate-gpus cannot be combined with --teacher-store"),
+    "emulated gpus leave no batch": (["--emulate-gpus", "128", "-b", "16"], "batch size 16 .* larger than the 11 "
+                                     "training images each of the 128 \\(emulated\\) GPUs gets"),
     "non-writable experiment folder": (["--output", "{ro}/sub"], "not a writable folder"),
     "experiment folder under a file": (["--output", "{notckpt}/sub"], "not a writable folder"),
 }

@@ -206,3 +206,56 @@ def test_coco_rows_map_to_commands(monkeypatch, capsys):
     for config in configs:
         assert (ROOT / config).is_file(), config
     assert (ROOT / commands[0][1]).is_file()
+
+
+def plan_output(monkeypatch, capsys, *argv: str) -> str:
+    monkeypatch.setattr(sys, "argv", ["reproduce.py", *argv])
+    _load_tool().main()
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("gpus", ["1", "2", "4"])
+def test_imagenet_on_fewer_gpus_emulates_the_papers_eight(gpus, monkeypatch, capsys):
+    """--gpus G < 8: every command emulates the paper's 8 GPUs; each row says its per-GPU batch."""
+    out = plan_output(monkeypatch, capsys, "imagenet_baseline", "--seeds", "1", "--gpus", gpus)
+    commands = [shlex.split(line) for line in out.splitlines() if line and not line.startswith("#")]
+    assert commands and all(_option(argv, "--emulate-gpus") == "8" for argv in commands)
+    launch = ["python", "tools/train.py"] if gpus == "1" else ["sh", "tools/dist_train.sh", gpus]
+    assert all(argv[: len(launch)] == launch for argv in commands)
+    notes = [line for line in out.splitlines() if line.startswith("#   per GPU")]
+    assert len(notes) == 2 and all(f"per GPU 32 images: {gpus} GPU(s) x {8 // int(gpus)} emulated GPUs "
+                                   "(--emulate-gpus 8) = the paper's 8 x 32 per step" in n for n in notes), notes
+    from classification.config import parse_args
+
+    monkeypatch.chdir(ROOT)
+    assert all(parse_args(trainer_argv(argv)).emulate_gpus == 8 for argv in commands)
+
+
+def test_the_papers_gpu_count_emulates_nothing(monkeypatch, capsys):
+    for argv in [*dry_run(monkeypatch, capsys, "imagenet_baseline", "--seeds", "1"),
+                 *dry_run(monkeypatch, capsys, "cifar100", "--seeds", "1"),
+                 *dry_run(monkeypatch, capsys, "cityscapes", "--seeds", "1")]:
+        assert "--emulate-gpus" not in argv
+    out = plan_output(monkeypatch, capsys, "imagenet_strong_strategy", "--seeds", "1")
+    assert "#   per GPU 96 images: 8 GPU(s) x 96 per step (the paper's)" in out
+
+
+def test_dense_tables_on_fewer_gpus(monkeypatch, capsys):
+    out = plan_output(monkeypatch, capsys, "cityscapes", "--seeds", "1", "--gpus", "2")
+    commands = [shlex.split(line) for line in out.splitlines() if line and not line.startswith("#")]
+    assert all(argv[:2] == ["torchrun", "--nproc_per_node=2"] and _option(argv, "--emulate-gpus") == "8"
+               for argv in commands)
+    assert "per GPU 2 crops: 2 GPU(s) x 4 emulated GPUs (--emulate-gpus 8)" in out
+    from segmentation.config import parse_args
+
+    assert all(parse_args(argv[argv.index(SEG_SCRIPT) + 1:]).emulate_gpus == 8 for argv in commands)
+    out = plan_output(monkeypatch, capsys, "coco", "--seeds", "1", "--gpus", "4")
+    commands = [shlex.split(line) for line in out.splitlines() if line and not line.startswith("#")]
+    assert all(argv[:4] == ["sh", "tools/dist_train_mmdet.sh", argv[2], "4"] for argv in commands)
+    assert "per GPU 2 images: 4 GPU(s) x 2 x 2 accumulated iterations (accumulative_counts" in out
+
+
+@pytest.mark.parametrize("table", ["imagenet_baseline", "cityscapes", "coco"])
+def test_a_gpu_count_that_does_not_divide_the_papers_is_refused(table):
+    with pytest.raises(UserError, match=rf"^--gpus 3 does not divide the paper's 8 GPUs of {table}: use 1, 2, 4, 8"):
+        plan(table, gpus=3)
