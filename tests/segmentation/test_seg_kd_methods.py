@@ -36,7 +36,7 @@ def test_the_papers_options_build_the_papers_dist(teacher_ckpt):
     args = parse_args(kd_args(teacher_ckpt, "--kd-temperature", "2", "--lambda-kd", "1.5"))
     assert (args.kd, args.kd_loss_kwargs, args.kd_loss_weight) == ("dist", {"tau": 2.0}, 1.5)
     torch.manual_seed(0)
-    distiller = build_distiller(args, distributed_cuda=False).train()
+    distiller = build_distiller(args, synced_bn=False).train()
     images, labels = torch.randn(2, 3, 32, 64), torch.randint(0, 19, (2, 32, 64))
     torch.manual_seed(1)
     losses = distiller(images, labels)
