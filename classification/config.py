@@ -37,6 +37,16 @@ FOREIGN_OPTIONS = {  # options of the original's other projects (NAS, DBB, DyRep
 }
 
 
+DEFAULT_DECAY_RATE = 0.1  # timm's and torchvision's step decay; the original had no default (it crashed)
+
+
+def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Values for options the original left without one: ``--decay-rate`` of a step schedule."""
+    if getattr(args, "sched", None) == "step" and getattr(args, "decay_rate", 0) is None:
+        args.decay_rate = DEFAULT_DECAY_RATE
+    return args
+
+
 def _add_foreign_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("options of the original's other projects (accepted at their defaults only)")
     for name, default in FOREIGN_OPTIONS.items():
@@ -139,7 +149,9 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--clip-grad-max-norm", type=float, default=5.0)
     g.add_argument("--sched", default="step", choices=["step", "cosine", "linear"])
     g.add_argument("--decay-epochs", type=float, default=3, help="step: epochs between decays")
-    g.add_argument("--decay-rate", "--dr", type=float, default=None, help="step: factor per decay (required)")
+    g.add_argument("--decay-rate", "--dr", type=float, default=None,
+                   help=f"step: factor per decay; unset (the original's default, which had no value) = "
+                        f"{DEFAULT_DECAY_RATE}, timm's and torchvision's (the paper's YAML files set their own)")
     g.add_argument("--decay-by-epoch", action=argparse.BooleanOptionalAction, default=False,
                    help="cosine/linear: update once per epoch (step decays per iteration, as the original)")
     g.add_argument("--warmup-epochs", type=float, default=3, help="epochs of per-epoch staircase warmup")

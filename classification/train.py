@@ -19,7 +19,7 @@ from timm.utils import ModelEmaV3
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from classification.config import parse_args
+from classification.config import fill_defaults, parse_args
 from classification.data import build_loaders
 from classification.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, normalization
 from classification.download import check_recorded
@@ -65,8 +65,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--save-interval must be >= 0 (0: at epoch ends only), got {args.save_interval}")
     if args.lr <= 0:
         raise UserError(f"--lr must be positive, got {args.lr}")
-    if args.sched == "step" and args.decay_rate is None:
-        raise UserError("--sched step needs --decay-rate (the original has no default either), e.g. --decay-rate 0.1")
     if not 0 <= args.classifier_dropout < 1:
         raise UserError(f"--classifier-dropout must be in [0, 1), got {args.classifier_dropout}")
     check_model_name(args.model)
@@ -90,6 +88,10 @@ def ignored_options(args: argparse.Namespace) -> list[str]:
         notes.append("--aa, --color-jitter and --reprob are not used on CIFAR (as the original); see --cutout-length")
     if args.dataset == "imagenet" and args.cutout_length > 0:
         notes.append("--cutout-length is used on CIFAR only (as the original)")
+    if args.warmup_epochs >= args.epochs and args.warmup_lr != args.lr:
+        notes.append(f"the whole run is warm-up (--warmup-epochs {args.warmup_epochs:g} >= --epochs {args.epochs}): "
+                     f"the lr climbs from --warmup-lr {args.warmup_lr:g} and never reaches --lr {args.lr:g}; "
+                     "lower --warmup-epochs (e.g. 0) for a short run")
     return notes
 
 
@@ -232,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         if not args.list_models:
             print("also: tv_<torchvision name>, timm_<timm name> (filter them: --list-models FILTER)")
         return {}
-    check_args(args)
+    check_args(fill_defaults(args))
     set_distributed_env(args)
     dist = init_distributed(args.device)
     return run_guarded(dist, lambda guard: _run(args, dist, guard))
