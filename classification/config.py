@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from distkd.errors import UserError
-from distkd.utils.config import add_experiment_options, option_names, parse_with_config
+from distkd.utils.config import ArgumentParser, add_experiment_options, option_names, parse_with_config
 
 
 def _kv_pairs(values: Sequence[str] | dict | None) -> dict[str, Any]:
@@ -60,7 +60,7 @@ def _add_foreign_options(p: argparse.ArgumentParser) -> None:
 def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     """The original trainer's options, names and defaults (``lib/utils/args.py`` of
     hunto/image_classification_sota), plus this project's extras (marked 'extension')."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Evaluate a classification checkpoint" if for_test else "Train a classifier, with or without KD",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Every --long-option may also be written with underscores (--color_jitter).",
@@ -94,6 +94,14 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--drop-path-strategy", default="const", choices=["const", "linear"],
                    help="linear: set the student's drop_path_rate attribute to rate x epoch / epochs (as the "
                         "original, this changes only models that read that attribute)")
+    if not for_test:
+        g.add_argument("--initial-checkpoint", default=None, metavar="PATH",
+                       help="extension (timm's name): start the student from these weights (a state_dict, or a "
+                            "checkpoint holding one, e.g. best.pth), loaded strictly; not a resume: the schedule "
+                            "starts at epoch 0 (a checkpoint to resume from wins)")
+        g.add_argument("--sync-bn", action="store_true",
+                       help="extension (timm's name): SyncBatchNorm across the processes of a DDP run (CUDA); off "
+                            "in the paper's recipes, whose BatchNorm statistics are per GPU")
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="extension")
     g.add_argument("--amp", action="store_true", help="mixed precision (autocast)")

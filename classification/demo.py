@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from classification.train import main as train_main
+from distkd.utils.config import ArgumentParser
 from reproduce.sweep import RECIPES
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "digits.yaml")
@@ -28,7 +29,7 @@ METHODS = (
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--teacher", default="cifar_resnet20")
     p.add_argument("--student", default="cifar_resnet8")
     p.add_argument("--train-fraction", type=float, default=0.1, help="students' share of the training split")

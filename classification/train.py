@@ -31,7 +31,7 @@ from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
 from distkd.teacher import Teacher, renormalize_or_none
-from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
+from distkd.utils.checkpoint import check_checkpoint_file, extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import DistInfo, barrier, init_distributed
 from distkd.utils.experiment import ExperimentDir
@@ -58,6 +58,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--kd {args.kd} needs a teacher: pass --teacher-model NAME")
     if args.teacher_model and not args.kd:
         raise UserError("--teacher-model given without --kd: name a KD method (e.g. --kd dist) or drop the teacher")
+    if args.initial_checkpoint:
+        if args.pretrained:
+            raise UserError("--initial-checkpoint and --pretrained both give the student's first weights: keep one")
+        check_checkpoint_file(args.initial_checkpoint, "initial checkpoint")
     for name in ("batch_size", "epochs"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -127,6 +131,10 @@ def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
         model = build_model(args.model, num_classes, **kwargs)
     if p > 0 and not kwargs.get("drop_rate") and not kwargs.get("dropout"):
         add_classifier_dropout([m for m in model.modules() if isinstance(m, nn.Linear)][-1], p)
+    if getattr(args, "initial_checkpoint", None):  # timm's --initial-checkpoint: weights, not a resume
+        what = f"--initial-checkpoint '{args.initial_checkpoint}'"
+        load_state_dict_strict(model, extract_state_dict(safe_load(args.initial_checkpoint, "initial checkpoint"),
+                                                         what), what)
     return model
 
 
@@ -245,6 +253,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
     exp = ExperimentDir(args.output, args.experiment)
     resume_path = exp.check(args.resume, args.overwrite)
+    if resume_path:
+        check_checkpoint_file(resume_path, "resume checkpoint")  # before the data and models are built
     logger = setup_logger("distkd.train", None, dist.is_main)  # the log file follows once all inputs are valid
     if args.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -263,6 +273,11 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     for note in ignored_options(args):
         logger.warning(note)
     student = build_student(args, num_classes)
+    if args.sync_bn and dist.distributed:  # timm's --sync-bn (the paper's recipes keep per-GPU statistics)
+        if device.type != "cuda":
+            raise UserError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on CPU): drop --sync-bn")
+        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
+        logger.info("--sync-bn: the student's BatchNorm layers are SyncBatchNorm over the processes")
     teacher = kd_loss = None
     if args.kd:
         if args.teacher_store:  # --- teacher store: no teacher network ---

@@ -19,7 +19,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from distkd.utils.config import add_experiment_options, parse_with_config
+from distkd.utils.config import ArgumentParser, add_experiment_options, parse_with_config
 from segmentation.datasets import INPUT_FORMATS
 
 # The settings in which the paper's KD trainer (train_kd.py) and baseline trainer (train_baseline.py) differ.
@@ -30,7 +30,7 @@ PAPER_TRAINERS = {
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled with DIST",
+    p = ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled with DIST",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Every --long-option may also be written with underscores.")
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (the command line wins)")

@@ -23,4 +23,4 @@ from classification.teacher_store.cli import main  # noqa: E402
 from distkd.utils.cli import run_cli  # noqa: E402
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

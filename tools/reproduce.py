@@ -16,12 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distkd.utils.cli import run_cli  # noqa: E402
+from distkd.utils.config import ArgumentParser  # noqa: E402
 from reproduce.paper import TABLES  # noqa: E402
 from reproduce.sweep import METHODS, format_plan, plan, run_jobs  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=TABLES, help="which table to reproduce")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--dry-run", dest="run", action="store_false", help="print the commands (default)")
@@ -49,4 +50,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

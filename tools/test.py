@@ -13,4 +13,4 @@ from classification.evaluate import main  # noqa: E402
 from distkd.utils.cli import run_cli  # noqa: E402
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

@@ -11,4 +11,4 @@ from distkd.utils.cli import run_cli  # noqa: E402
 from segmentation.train import main  # noqa: E402
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

@@ -1,7 +1,6 @@
 """``tools/build_teacher_store.py``: options and main (the tool's docstring has the examples)."""
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -9,10 +8,11 @@ import time
 import torch
 
 from distkd.errors import UserError
+from distkd.utils.config import ArgumentParser
 
 
 def store_options(argv):
-    p = argparse.ArgumentParser(description="Store a teacher's outputs under replayable views", add_help=False)
+    p = ArgumentParser(description="Store a teacher's outputs under replayable views", add_help=False)
     p.add_argument("--out", help="folder of the store (created; resumed if it holds an unfinished build)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--views", type=int, default=None, help="views drawn per image (default 8)")
