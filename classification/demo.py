@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from classification.train import main as train_main
+from distkd.errors import UserError
 from distkd.utils.config import ArgumentParser
 from reproduce.sweep import RECIPES
 
@@ -42,7 +43,15 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=1,
                    help="torch intra-op threads (tiny models gain nothing from more; 0 = torch's default)")
     p.add_argument("--output", default="experiments/demo")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    for name in ("seeds", "student_epochs", "student_batch_size"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
+    if args.epochs is not None and args.epochs < 1:
+        raise UserError(f"--epochs must be at least 1, got {args.epochs}")
+    if not 0 < args.train_fraction <= 1:
+        raise UserError(f"--train-fraction must be in (0, 1], got {args.train_fraction}")
+    return args
 
 
 def _train(args: argparse.Namespace, name: str, model: str, extra: list[str]) -> dict[str, float]:

@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -92,6 +93,10 @@ def ignored_options(args: argparse.Namespace) -> list[str]:
         notes.append("--aa, --color-jitter and --reprob are not used on CIFAR (as the original); see --cutout-length")
     if args.dataset == "imagenet" and args.cutout_length > 0:
         notes.append("--cutout-length is used on CIFAR only (as the original)")
+    cpus = os.cpu_count() or 1
+    if args.workers > cpus:  # torch's own warning about it is silenced in main(): this is the one line
+        notes.append(f"-j {args.workers}: more data-loader workers per process than this machine's {cpus} CPUs; "
+                     f"-j {cpus} may load as fast")
     if args.warmup_epochs >= args.epochs and args.warmup_lr != args.lr:
         notes.append(f"the whole run is warm-up (--warmup-epochs {args.warmup_epochs:g} >= --epochs {args.epochs}): "
                      f"the lr climbs from --warmup-lr {args.warmup_lr:g} and never reaches --lr {args.lr:g}; "
@@ -235,6 +240,7 @@ def set_distributed_env(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)  # see -j note
     args = parse_args(argv)
     if args.list_models is not None:
         names = list_models(args.list_models)

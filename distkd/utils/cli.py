@@ -103,6 +103,7 @@ def _leave(code: int) -> None:
     watchdog.start()
     try:
         atexit._run_exitfuncs()
+        watchdog.cancel()
     finally:
         for stream in (sys.stdout, sys.stderr):
             try:

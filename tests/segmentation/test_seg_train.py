@@ -16,6 +16,7 @@ from segmentation import test as seg_test
 from segmentation.datasets.cityscapes import TRAIN_ID_TO_LABEL_ID
 from segmentation.models import build_segmentor
 from segmentation.train import main
+from tests.conftest import HANG_GUARD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-progress", "--log-interval", "1",
@@ -138,7 +139,7 @@ def test_sigterm_saves_exits_75_and_the_run_resumes_exactly(cityscapes, tmp_path
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == PREEMPTED_EXIT_CODE
+    assert proc.wait(timeout=HANG_GUARD_S) == PREEMPTED_EXIT_CODE
     assert "pre-empted: SIGTERM received" in proc.stderr.read()
     assert safe_load(tmp_path / "split" / "last.pth")["position"]["iteration"] == 2
     main([*common, "--save-dir", str(tmp_path / "split"), "--resume"])
