@@ -15,6 +15,7 @@ from distkd.errors import UserError
 from distkd.utils.debug_hooks import fail_point
 from distkd.utils.distributed import all_reduce_sum
 from distkd.utils.nonfinite import NonFiniteWatch
+from distkd.utils.progress import Throughput
 from distkd.utils.rng import seed_everything
 from distkd.utils.sampling import step_seed
 
@@ -36,6 +37,8 @@ class StepConfig:
     show_progress: bool = True
     seed: int = 0
     rank: int = 0
+    epochs: int = 0  # of the run, for the time left in the log lines (0: unknown)
+    world_size: int = 1
 
 
 @dataclass
@@ -102,6 +105,7 @@ def train_one_epoch(
     bar = tqdm(total=iters, initial=progress.iteration, desc=f"epoch {epoch}",
                disable=None if cfg.show_progress else True, leave=False)
     start = time.time() - progress.elapsed
+    meter = Throughput(cfg.world_size)  # img/s and time left in the log lines
     for i, batch in enumerate(loader, start=progress.iteration):
         if i >= iters:
             break
@@ -137,12 +141,15 @@ def train_one_epoch(
         for name, value in {"loss": loss, **losses}.items():
             sums[name] = sums.get(name, 0) + value.detach().float()
         bar.update(1)
+        meter.step(len(images))
         if (i + 1) % cfg.log_interval == 0 or i + 1 == iters:
             stop_if_nonfinite(watch, epoch)
             means = {k: (v / (i + 1)).item() for k, v in sums.items()}
-            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}")
+            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", img_s=f"{meter.images_per_second() or 0:.0f}")
+            left = iters - i - 1
+            speed = meter.text(left, left + max(0, cfg.epochs - epoch - 1) * iters if cfg.epochs else None)
             logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
-                        + " ".join(f"{k} {v:.4f}" for k, v in means.items()))
+                        + " ".join(f"{k} {v:.4f}" for k, v in means.items()) + (f" | {speed}" if speed else ""))
         progress.iteration, progress.elapsed = i + 1, time.time() - start
         if after_step is not None:  # it checks the losses (one host sync) before any checkpoint it writes
             after_step(progress, iters, lambda: stop_if_nonfinite(watch, epoch))

@@ -318,7 +318,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
     cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student,
-                     args.log_interval, args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank)
+                     args.log_interval, args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank,
+                     epochs=args.epochs, world_size=dist.world_size)
 
     start_epoch, resumed_progress, best = 0, None, {"metric": "top1", "value": -1.0, "at": -1}
     if resume_path:

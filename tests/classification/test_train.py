@@ -1,6 +1,7 @@
 """End-to-end runs of the trainer on the bundled digits data (tiny CIFAR ResNets, a few iterations)."""
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -41,6 +42,13 @@ def test_plain_run_writes_the_experiment_folder(tmp_path):
     assert len(rows) == 1 and float(rows[0]["val_top1"]) == pytest.approx(stats["top1"])
     ckpt = torch.load(exp / "last.pth", weights_only=True)
     assert ckpt["model"].keys() == build_model("cifar_resnet8", 10).state_dict().keys()
+
+
+def test_log_lines_carry_throughput_and_the_time_left(tmp_path):
+    train(tmp_path, "speed", "--model", "cifar_resnet8", "--epochs", "2")
+    lines = [line for line in (tmp_path / "speed" / "log.txt").read_text().splitlines() if " [3/3] " in line]
+    assert re.search(r"epoch 0 \[3/3\] .* \| [\d,]+ img/s, epoch 0:00:00 left, run \d+:\d\d:\d\d left$", lines[0])
+    assert re.search(r"epoch 1 \[3/3\] .* \| [\d,]+ img/s, epoch 0:00:00 left$", lines[1])  # the last epoch
 
 
 @pytest.mark.parametrize("kd", ["dist", "kdt4", "mse"])

@@ -1,6 +1,7 @@
 """The trainer end to end on a tiny Cityscapes tree: KD iterations, resume, refusals, 2-process gloo."""
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -51,6 +52,8 @@ def test_kd_iterations_decrease_dist(cityscapes, tmp_path, teacher_ckpt):
     assert list((save / "tb").glob("events.out.tfevents.*"))
     for name in ("args.yaml", "last.pth", "best.pth", "log.txt"):
         assert (save / name).is_file()
+    log = (save / "log.txt").read_text()
+    assert re.search(r"iteration 7/8 lr \S+ loss .* \| [\d,]+ img/s, run 0:\d\d:\d\d left", log), log
     state = safe_load(save / "last.pth")
     assert state["position"]["iteration"] == 8 and not any(k.startswith("teacher") for k in state["model"])
 
