@@ -43,3 +43,14 @@ def test_every_file_the_readme_names_exists():
     assert len(paths) > 20
     missing = sorted(p for p in paths if not (ROOT / p).is_file())
     assert not missing, missing
+
+
+def test_experiment_names_in_the_readme_are_unique():
+    """Two commands with one --experiment name would write one folder (the second refuses or resumes it)."""
+    by_name: dict[str, set[str]] = {}
+    for command in COMMANDS:
+        words = shlex.split(command)
+        if "--experiment" in words:
+            by_name.setdefault(words[words.index("--experiment") + 1], set()).add(command)
+    assert len(by_name) >= 20
+    assert {name: sorted(cmds) for name, cmds in by_name.items() if len(cmds) > 1} == {}

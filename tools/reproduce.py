@@ -5,7 +5,9 @@
     python tools/reproduce.py digits --run --extra "--epochs 2"   # the CPU-sized check
 
 With --run, finished experiments are skipped and interrupted ones continue (--resume auto), so a
-sweep stopped by a failure resumes by running the same command again. See docs/reproduce.md.
+sweep stopped by a failure resumes by running the same command again. An experiment whose folder
+holds a run started with other options (another --extra, an edited recipe) is never skipped
+silently: the sweep names it and stops, or, with --rerun-changed, trains it again from scratch. See docs/reproduce.md.
 """
 from __future__ import annotations
 
@@ -35,6 +37,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default="experiments", help="experiments folder (default: experiments)")
     parser.add_argument("--extra", default="",
                         help='options appended to every command, e.g. "--epochs 2" (one bare flag: --extra=--amp)')
+    parser.add_argument("--rerun-changed", action="store_true",
+                        help="with --run: train again from scratch the experiments whose folder holds a run started "
+                             "with other options (without it the sweep lists them and stops)")
     parser.add_argument("--only", action="append", choices=METHODS,
                         help="keep only these runs (repeatable; dist includes COCO's DIST+mimic)")
     return parser
@@ -46,7 +51,7 @@ def main() -> None:
     if not args.run:
         print(format_plan(jobs))
         return
-    sys.exit(run_jobs(jobs))
+    sys.exit(run_jobs(jobs, rerun_changed=args.rerun_changed))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ import csv
 
 import pytest
 
+from distkd.errors import UserError
 from reproduce.report import write_report
 from reproduce.sweep import plan, run_jobs
 from tests.conftest import ROOT
@@ -22,3 +23,13 @@ def test_digits_sweep_runs_end_to_end_at_reduced_size(tmp_path):
     finished = sorted(int(r["n_finished"]) for r in digits)
     assert finished == [1, 2, 2, 2]
     assert run_jobs(jobs, cwd=ROOT) == 0  # a second run finds everything finished and skips it
+    # Changed options are never skipped silently: the sweep says what differs and what to do ...
+    changed = plan("digits", seeds=2, gpus=0, output=str(tmp_path), extra="--epochs 2 --max-iters-per-epoch 2 "
+                   "--image-size 8")
+    with pytest.raises(UserError, match=r"7 experiment\(s\) were started with other options .*epochs 1 -> 2.*"
+                                        r"--rerun-changed"):
+        run_jobs(changed, cwd=ROOT)
+    # ... and with --rerun-changed trains them again from scratch
+    teacher = [job for job in changed if job.role == "teacher"]
+    assert run_jobs(teacher, cwd=ROOT, rerun_changed=True) == 0
+    assert len(list(csv.DictReader(open(tmp_path / teacher[0].name / "metrics.csv")))) == 2
