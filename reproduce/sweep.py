@@ -112,7 +112,7 @@ def _seg_backbone(paper_backbone: str) -> str:
 
 
 def _seg_launch(gpus: int) -> list[str]:
-    return ["torchrun", f"--nproc_per_node={gpus}", SEG_SCRIPT] if gpus > 1 else ["python", SEG_SCRIPT]
+    return ["sh", "tools/torchrun.sh", str(gpus), SEG_SCRIPT] if gpus > 1 else ["python", SEG_SCRIPT]
 
 
 def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job:
