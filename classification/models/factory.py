@@ -65,7 +65,7 @@ def tv_weights(name: str) -> Any:
         return _paper_weights(enum)
     if version not in enum.__members__:
         close = difflib.get_close_matches(version, list(enum.__members__), n=1)
-        hint = f" (did you mean {close[0]}?)" if close else ""
+        hint = f" (did you mean: {close[0]}?)" if close else ""
         raise UserError(f"unknown weight version '{version}' of tv_{arch}{hint}; choose from "
                         f"{', '.join(enum.__members__)}")
     return enum[version]

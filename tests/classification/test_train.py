@@ -163,3 +163,29 @@ def test_model_ema_is_validated_and_ranks_the_best_checkpoint(tmp_path):
     assert stats["best_top1"] == pytest.approx(float(rows[0]["val_top1_ema"]))
     ckpt = torch.load(tmp_path / "ema" / "best.pth", weights_only=True)
     assert ckpt["model_ema"].keys() == ckpt["model"].keys()
+
+
+def test_initial_checkpoint_starts_the_student_from_weights_without_resuming(tmp_path, teacher_ckpt):
+    from classification.config import parse_args
+    from classification.train import build_student
+
+    args = parse_args(["--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt])
+    student = build_student(args, 10)
+    saved = torch.load(teacher_ckpt, weights_only=True)["model"]
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in saved.items())
+    stats = train(tmp_path, "init", "--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt)
+    assert yaml.safe_load((tmp_path / "init" / "args.yaml").read_text())["initial_checkpoint"] == teacher_ckpt
+    assert stats["best_top1"] >= 0
+    with pytest.raises(UserError, match="does not match the model"):
+        train(tmp_path, "other", "--model", "cifar_resnet8", "--initial-checkpoint", teacher_ckpt)
+    with pytest.raises(UserError, match="keep one"):
+        train(tmp_path, "both", "--model", "tv_resnet18", "--pretrained", "--initial-checkpoint", teacher_ckpt)
+    with pytest.raises(UserError, match="initial checkpoint not found"):
+        train(tmp_path, "none", "--model", "cifar_resnet8", "--initial-checkpoint", str(tmp_path / "nope.pth"))
+
+
+def test_sync_bn_is_off_by_default_and_a_no_op_in_one_process(tmp_path):
+    from classification.config import parse_args
+
+    assert parse_args([]).sync_bn is False  # the paper's recipes: BatchNorm statistics per GPU
+    assert train(tmp_path, "sbn", "--model", "cifar_resnet8", "--sync-bn")["best_top1"] >= 0
