@@ -339,11 +339,17 @@ def _trainer_options(job: Job, cwd: str | Path) -> dict[str, Any] | None:
 def changed_options(job: Job, cwd: str | Path = ".") -> list[str]:
     """``['epochs 2 -> 3', ...]``: how the job's options differ from those its experiment folder
     recorded (``args.yaml``) when it was started; empty for a folder without a run, or the same run."""
-    recorded_file = Path(cwd) / job.output_dir / "args.yaml"
-    if not recorded_file.is_file():
+    if not (Path(cwd) / job.output_dir / "args.yaml").is_file():
         return []
     wanted = _trainer_options(job, cwd)
-    if wanted is None:
+    return [] if wanted is None else recorded_differences(Path(cwd) / job.output_dir, wanted)
+
+
+def recorded_differences(folder: str | Path, wanted: dict[str, Any]) -> list[str]:
+    """``['epochs 2 -> 3', ...]``: the options of ``wanted`` (a trainer's parsed options) that differ
+    from those the run in ``folder`` recorded (``args.yaml``), leaving out :data:`SAME_EXPERIMENT`."""
+    recorded_file = Path(folder) / "args.yaml"
+    if not recorded_file.is_file():
         return []
     recorded = yaml.safe_load(recorded_file.read_text()) or {}
     same = lambda value: yaml.safe_load(yaml.safe_dump(value))  # noqa: E731 - tuples/lists, ints/floats
