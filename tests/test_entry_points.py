@@ -70,6 +70,7 @@ PYTHON_TOOLS = {
         ([], r"--out DIR is required"),
         (["--out", "{root}/store", *TRAIN], r"no teacher: pass --teacher-model"),
         (["--out", "{root}/store", "--views", "x"], r"--views: 'x' is not an integer"),
+        (["--out", "{root}/store", "--view", "8"], r"unknown option '--view' \(did you mean: --views\?\)"),
     ],
     "demo.py": [
         (["--seeds", "0"], r"--seeds must be at least 1"),

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 
 import torch
 
 from distkd.errors import UserError
-from distkd.utils.config import ArgumentParser
+from distkd.utils.config import ArgumentParser, close_matches
 
 
 def store_options(argv):
@@ -46,7 +47,14 @@ def main(argv=None) -> None:
         return
     if not own.out:
         raise UserError("--out DIR is required: the folder of the store")
-    args = parse_args(rest)
+    try:
+        args = parse_args(rest)
+    except UserError as err:  # a typo of one of the store's own options: suggest those too
+        typo = re.match(r"unknown option '(--[\w-]+)'", str(err))
+        close = close_matches(typo.group(1), parser.long_options()) if typo else ""
+        if close:
+            raise UserError(f"unknown option '{typo.group(1)}'{close}; --help lists the options") from None
+        raise
     if not args.teacher_model:
         raise UserError("no teacher: pass --teacher-model NAME (and --teacher-ckpt PATH for your own weights)")
     if mixup_active(args):
