@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from distkd.errors import UserError
-from distkd.utils.config import ArgumentParser, add_experiment_options, option_names, parse_with_config
+from distkd.utils.config import add_experiment_options, option_names, parse_with_config
+from distkd_cli.args import ArgumentParser
 
 
 def _kv_pairs(values: Sequence[str] | dict | None) -> dict[str, Any]:

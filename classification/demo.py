@@ -26,7 +26,7 @@ from pathlib import Path
 from classification.config import fill_defaults, parse_args
 from classification.train import main as train_main
 from distkd.errors import UserError
-from distkd.utils.config import ArgumentParser
+from distkd_cli.args import ArgumentParser
 from reproduce.sweep import RECIPES, recorded_differences
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "digits.yaml")

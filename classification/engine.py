@@ -15,9 +15,9 @@ from distkd.errors import UserError
 from distkd.utils.debug_hooks import fail_point
 from distkd.utils.distributed import all_reduce_sum
 from distkd.utils.nonfinite import NonFiniteWatch
-from distkd.utils.progress import Throughput
 from distkd.utils.rng import seed_everything
 from distkd.utils.sampling import step_seed
+from distkd_cli.progress import Throughput
 
 
 @dataclass

@@ -15,7 +15,7 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -311,37 +311,16 @@ SAME_EXPERIMENT = frozenset({
 })
 
 
-def _trainer_options(job: Job, cwd: str | Path) -> dict[str, Any] | None:
-    """The options the job's trainer would run with (defaults, its YAML, its command line), or None
-    for a command this check does not read (detection: mmengine work dirs)."""
-    argv = list(job.argv)
-    names = [Path(a).name for a in argv]
-    if "dist_train.sh" in names:
-        i = names.index("dist_train.sh")
-        rest, kind = ["-c", argv[i + 2], "--model", argv[i + 3], *argv[i + 4:]], "classification"
-    elif "train.py" in names:
-        rest, kind = argv[names.index("train.py") + 1:], "classification"
-    elif "train_seg.py" in names:
-        rest, kind = argv[names.index("train_seg.py") + 1:], "segmentation"
-    else:
-        return None
-    if "-c" in rest and not Path(rest[rest.index("-c") + 1]).is_absolute():
-        rest[rest.index("-c") + 1] = str(Path(cwd) / rest[rest.index("-c") + 1])
-    if kind == "classification":
-        from classification.config import fill_defaults, parse_args
-
-        return vars(fill_defaults(parse_args(rest)))
-    from segmentation.config import parse_args as parse_seg_args
-
-    return vars(parse_seg_args(rest))
+OptionsOf = Callable[[Job, Path], "dict[str, Any] | None"]  # a job's parsed options (tools/reproduce.py's)
 
 
-def changed_options(job: Job, cwd: str | Path = ".") -> list[str]:
-    """``['epochs 2 -> 3', ...]``: how the job's options differ from those its experiment folder
-    recorded (``args.yaml``) when it was started; empty for a folder without a run, or the same run."""
-    if not (Path(cwd) / job.output_dir / "args.yaml").is_file():
+def changed_options(job: Job, cwd: str | Path = ".", options_of: OptionsOf | None = None) -> list[str]:
+    """``['epochs 2 -> 3', ...]``: how the job's options (``options_of(job, cwd)``: the trainer's parse
+    of its command; this package does not import the trainers) differ from those its experiment
+    folder recorded (``args.yaml``) when it was started; empty for a folder without a run, or the same run."""
+    if options_of is None or not (Path(cwd) / job.output_dir / "args.yaml").is_file():
         return []
-    wanted = _trainer_options(job, cwd)
+    wanted = options_of(job, Path(cwd))
     return [] if wanted is None else recorded_differences(Path(cwd) / job.output_dir, wanted)
 
 
@@ -357,17 +336,19 @@ def recorded_differences(folder: str | Path, wanted: dict[str, Any]) -> list[str
             if key not in SAME_EXPERIMENT and key in recorded and same(recorded[key]) != same(value)]
 
 
-def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".", rerun_changed: bool = False) -> int:
+def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".", rerun_changed: bool = False,
+             options_of: OptionsOf | None = None) -> int:
     """Run each job from ``cwd`` (the repository root); return 0, or the first failure's exit code.
 
     Before anything runs, every job whose experiment folder holds a run started with other options
-    is listed: the sweep stops there (one line saying what to do) unless ``rerun_changed``, which
-    starts those runs again from scratch (``--overwrite``)."""
+    (read with ``options_of``, see :func:`changed_options`) is listed: the sweep stops there (one
+    line saying what to do) unless ``rerun_changed``, which starts those runs again from scratch
+    (``--overwrite``)."""
     missing = missing_files(jobs, cwd)
     if missing:
         raise UserError(f"missing {', '.join(missing)} (relative to {Path(cwd).resolve()}); "
                         "run from the repository root")
-    changed = {job.name: diff for job in jobs if (diff := changed_options(job, cwd))}
+    changed = {job.name: diff for job in jobs if (diff := changed_options(job, cwd, options_of))}
     if changed and not rerun_changed:
         listed = "; ".join(f"{name}: {', '.join(diff)}" for name, diff in list(changed.items())[:3])
         more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""

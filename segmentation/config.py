@@ -19,7 +19,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from distkd.utils.config import ArgumentParser, add_experiment_options, parse_with_config
+from distkd.utils.config import add_experiment_options, parse_with_config
+from distkd_cli.args import ArgumentParser
 from segmentation.datasets import INPUT_FORMATS
 
 # The settings in which the paper's KD trainer (train_kd.py) and baseline trainer (train_baseline.py) differ.

@@ -21,9 +21,9 @@ from tqdm import tqdm
 
 from distkd.errors import UserError
 from distkd.utils.checkpoint import extract_state_dict
-from distkd.utils.config import ArgumentParser
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
+from distkd_cli.args import ArgumentParser
 from segmentation.datasets import (
     INPUT_FORMATS,
     NUM_CLASSES,

@@ -34,8 +34,8 @@ from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from distkd.utils.nonfinite import NonFiniteWatch
 from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
-from distkd.utils.progress import Throughput
 from distkd.utils.training_state import restore_training_state, training_state
+from distkd_cli.progress import Throughput
 from segmentation.config import parse_args
 from segmentation.datasets import (
     CLASS_NAMES,

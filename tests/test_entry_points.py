@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-import distkd.utils.cli as cli
+import distkd_cli.run as cli
 from tests.conftest import HANG_GUARD_S, ROOT
 
 DIGITS = str(ROOT / "configs" / "digits.yaml")

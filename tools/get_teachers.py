@@ -15,8 +15,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from classification.teachers import CIFAR100_TEACHERS, DEFAULT_ROOT, SOURCES, get_cifar100_teachers  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
-from distkd.utils.config import ArgumentParser  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:

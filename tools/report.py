@@ -25,8 +25,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distkd.errors import UserError  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
-from distkd.utils.config import ArgumentParser  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 from reproduce.report import write_report  # noqa: E402
 
 

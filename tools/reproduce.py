@@ -14,13 +14,39 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distkd.utils.cli import run_cli  # noqa: E402
-from distkd.utils.config import ArgumentParser  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 from reproduce.paper import TABLES  # noqa: E402
-from reproduce.sweep import METHODS, format_plan, plan, run_jobs  # noqa: E402
+from reproduce.sweep import METHODS, Job, format_plan, plan, run_jobs  # noqa: E402
+
+
+def trainer_options(job: Job, cwd: Path) -> dict[str, Any] | None:
+    """The options the job's trainer would run with (defaults, its YAML, its command line), or None
+    for a command this check does not read (detection: mmengine work dirs)."""
+    argv = list(job.argv)
+    names = [Path(a).name for a in argv]
+    if "dist_train.sh" in names:
+        i = names.index("dist_train.sh")
+        rest, kind = ["-c", argv[i + 2], "--model", argv[i + 3], *argv[i + 4:]], "classification"
+    elif "train.py" in names:
+        rest, kind = argv[names.index("train.py") + 1:], "classification"
+    elif "train_seg.py" in names:
+        rest, kind = argv[names.index("train_seg.py") + 1:], "segmentation"
+    else:
+        return None
+    if "-c" in rest and not Path(rest[rest.index("-c") + 1]).is_absolute():
+        rest[rest.index("-c") + 1] = str(Path(cwd) / rest[rest.index("-c") + 1])
+    if kind == "classification":
+        from classification.config import fill_defaults, parse_args
+
+        return vars(fill_defaults(parse_args(rest)))
+    from segmentation.config import parse_args as parse_seg_args
+
+    return vars(parse_seg_args(rest))
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -51,7 +77,7 @@ def main() -> None:
     if not args.run:
         print(format_plan(jobs))
         return
-    sys.exit(run_jobs(jobs, rerun_changed=args.rerun_changed))
+    sys.exit(run_jobs(jobs, rerun_changed=args.rerun_changed, options_of=trainer_options))
 
 
 if __name__ == "__main__":

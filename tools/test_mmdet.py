@@ -21,8 +21,8 @@ if ROOT not in sys.path:
 # mmengine imports pkg_resources (setuptools < 81 is kept for it); its deprecation notice is noise here.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
-from distkd.utils.cli import run_cli  # noqa: E402
-from distkd.utils.config import ArgumentParser  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 
 STUDENT_PREFIX = "architecture."
 

@@ -3,7 +3,7 @@
 # launcher behind dist_train.sh, dist_train_mmdet.sh, dist_test_mmdet.sh and the segmentation scripts:
 #   sh tools/torchrun.sh GPUS SCRIPT [script options...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT (or PORT) on every node.
-# It runs torchrun through distkd/utils/launch.py: an error of the script (bad option, missing file,
+# It runs torchrun through distkd_cli/launch.py: an error of the script (bad option, missing file,
 # ...) is printed once, as the script's one line, with its exit code (2), however many processes.
 # Env: PYTHON (default python), OMP_NUM_THREADS (default 1).
 set -e
@@ -26,7 +26,7 @@ for var in NNODES NODE_RANK; do
 done
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
-PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m distkd.utils.launch \
+PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" exec "${PYTHON:-python}" -m distkd_cli.launch \
     --nnodes "${NNODES:-1}" --node_rank "${NODE_RANK:-0}" --nproc_per_node "$GPUS" \
     --master_addr "${MASTER_ADDR:-127.0.0.1}" --master_port "${PORT:-${MASTER_PORT:-29500}}" \
     "$SCRIPT" "$@"

@@ -24,8 +24,8 @@ if ROOT not in sys.path:
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from distkd.errors import UserError  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
-from distkd.utils.config import ArgumentParser  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 
 
 def require_openmmlab() -> None:

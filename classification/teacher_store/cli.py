@@ -9,7 +9,8 @@ import time
 import torch
 
 from distkd.errors import UserError
-from distkd.utils.config import ArgumentParser, close_matches
+from distkd.utils.config import close_matches
+from distkd_cli.args import ArgumentParser
 
 
 def store_options(argv):

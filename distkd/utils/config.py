@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import os
-import re
 import sys
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
@@ -40,26 +38,6 @@ def add_experiment_options(p: argparse.ArgumentParser, log_interval: int, save_i
                    help="also write last.pth every N iterations (0: at the end of each epoch only)")
 
 
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse for every command-line tool: no option prefixes (``--epoch`` is not ``--epochs``), and a
-    bad command line is a :class:`~distkd.errors.UserError` (one line on stderr and exit 2 through
-    :func:`distkd.utils.cli.run_cli`) naming the problem and the fix, with the closest option or
-    choice for a typo, instead of argparse's usage block."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("allow_abbrev", False)
-        if kwargs.get("prog") is None and sys.argv and sys.argv[0].endswith(".py"):
-            script = os.path.relpath(sys.argv[0]) if os.path.isabs(sys.argv[0]) else sys.argv[0]
-            kwargs["prog"] = f"python {script if not script.startswith('..') else sys.argv[0]}"
-        super().__init__(*args, **kwargs)
-
-    def long_options(self) -> list[str]:
-        return sorted({flag for action in self._actions for flag in action.option_strings if flag.startswith("--")})
-
-    def error(self, message: str):  # argparse's hook for every command-line error
-        raise UserError(explain_argparse_error(message, self.long_options(), self.prog))
-
-
 def close_matches(word: str, candidates: Collection[str], n: int = 3) -> str:
     """`` (did you mean: a, b?)`` or an empty string."""
     close = difflib.get_close_matches(word, sorted(candidates), n=n, cutoff=0.75)
@@ -68,29 +46,9 @@ def close_matches(word: str, candidates: Collection[str], n: int = 3) -> str:
     return f" (did you mean: {', '.join(close)}?)" if close else ""
 
 
-def explain_argparse_error(message: str, options: Collection[str], prog: str) -> str:
-    """argparse's error ``message`` as one line with the fix: unknown options get the closest names,
-    invalid choices the closest choice; the rest point to ``--help``."""
-    help_hint = f"'{prog} --help' lists the options"
-    if message.startswith("unrecognized arguments: "):
-        words = message[len("unrecognized arguments: "):].split()
-        flags = [w.split("=", 1)[0] for w in words if w.startswith("-") and len(w) > 1]
-        if flags:
-            parts = [f"unknown option '{flag}'{close_matches(flag, options)}" for flag in flags]
-            return "; ".join(parts) + f"; {help_hint}"
-        return f"unexpected argument(s) {' '.join(repr(w) for w in words)}; {help_hint}"
-    if "invalid choice: " in message:  # argument --dataset: invalid choice: 'imagenett' (choose from ...)
-        head, _, rest = message.partition("invalid choice: ")
-        value = rest.split(" (choose from", 1)[0].strip("'\"")
-        choices = [c.strip(" '\")") for c in rest.partition("(choose from ")[2].split(",")]
-        return f"{head}invalid choice '{value}'{close_matches(value, choices)}; choose from {', '.join(choices)}"
-    invalid = re.match(r"argument (\S+): invalid (int|float) value: (.*)$", message)
-    if invalid:
-        option, kind, value = invalid.groups()
-        return f"{option.split('/')[-1]}: {value} is not {_TYPE_NAMES[{'int': int, 'float': float}[kind]]}"
-    if message.startswith("the following arguments are required: "):
-        return f"missing {message[len('the following arguments are required: '):]} (required); {help_hint}"
-    return f"{message}; {help_hint}"
+class _PreParser(argparse.ArgumentParser):  # reads -c alone, with one-line errors
+    def error(self, message: str):
+        raise UserError(f"{message}; -c takes the YAML file of the options")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -122,36 +80,28 @@ def load_yaml_with_lines(path: str | Path) -> tuple[dict[str, Any], dict[str, in
     return data, lines
 
 
-_BOOL_ACTIONS = (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse.BooleanOptionalAction)
-_TYPE_NAMES = {int: "an integer", float: "a number", str: "a string"}
+_TYPE_NAMES = {int: "an integer", float: "a number"}
 
 
 def check_yaml_value(action: argparse.Action, value: Any, key: str, where: str) -> str | None:
-    """Why ``value`` of ``key`` (read from a YAML file at ``where``) is not a valid value of
-    ``action``, as one line; None when it is valid."""
+    """Why ``value`` of ``key`` (YAML at ``where``) is not a valid value of ``action``; None if it is."""
+    bad = f"key '{key}' in config {where}:"
     if value is None:
         return None
-    bad = f"key '{key}' in config {where}:"
-    if isinstance(action, _BOOL_ACTIONS):
+    if action.nargs == 0:  # a flag
         return None if isinstance(value, bool) else f"{bad} expected true or false, got {value!r}"
-    many = action.nargs in ("+", "*") or isinstance(action.nargs, int) and action.nargs > 1
-    values = value if many and isinstance(value, (list, tuple)) else [value]
-    if many and isinstance(action.nargs, int) and isinstance(value, (list, tuple)) and len(value) != action.nargs:
-        return f"{bad} expected a list of {action.nargs} values, got {len(value)}"
-    kind = action.type
-    for item in values:
-        if kind in (int, float):
-            if isinstance(item, (bool, list, dict)):
-                return f"{bad} expected {_TYPE_NAMES[kind]}, got {item!r}"
-            if isinstance(item, str):
-                try:
-                    kind(item)
-                except ValueError:
-                    return f"{bad} expected {_TYPE_NAMES[kind]}, got {item!r}"
-            elif kind is int and isinstance(item, float) and not item.is_integer():
-                return f"{bad} expected an integer, got {item!r}"
-        elif isinstance(item, (list, dict)) and not many and kind is not None:
-            return f"{bad} expected a single value, got {item!r}"
+    items = value if action.nargs in ("+", "*") or isinstance(action.nargs, int) else [value]
+    items = items if isinstance(items, (list, tuple)) else [items]
+    if isinstance(action.nargs, int) and len(items) != action.nargs:
+        return f"{bad} expected a list of {action.nargs} values, got {value!r}"
+    for item in items:
+        if action.type in (int, float):
+            try:
+                ok = not isinstance(item, (bool, list, dict)) and action.type(item) == float(item)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                return f"{bad} expected {_TYPE_NAMES[action.type]}, got {item!r}"
         if action.choices is not None and item not in action.choices:
             return (f"invalid value '{item}' for '{key}' in config {where}"
                     f"{close_matches(str(item), [str(c) for c in action.choices])}; "
@@ -189,7 +139,7 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     of other tools' options that a config may hold and this parser ignores (e.g. training-only keys
     in a config given to the evaluation tool)."""
     argv = dashed(sys.argv[1:] if argv is None else argv)
-    pre = ArgumentParser(add_help=False, prog=parser.prog)
+    pre = _PreParser(add_help=False, allow_abbrev=False)
     pre.add_argument("-c", "--config", default=None)
     config = pre.parse_known_args(argv)[0].config
     if config:

@@ -13,7 +13,7 @@ import torch
 
 from classification.models import build_model
 from classification.train import main
-from distkd.utils.cli import run_cli
+from distkd_cli.run import run_cli
 from tests.conftest import HANG_GUARD_S, ROOT
 
 CONFIG = str(ROOT / "configs" / "digits.yaml")
@@ -199,7 +199,7 @@ def test_ctrl_c_stops_workers_cleanly_and_the_run_resumes(tmp_path):
     assert len(workers) >= 2
     proc.send_signal(signal.SIGINT)
     # No time limit here: the exit runs the atexit handlers (log files, data-loader workers) and leaves
-    # without the interpreter's teardown (distkd.utils.cli), bounded by a watchdog tested below.
+    # without the interpreter's teardown (distkd_cli.run), bounded by a watchdog tested below.
     assert proc.wait(timeout=HANG_GUARD_S) == 130
     assert proc.stderr.read().strip().splitlines()[-1].startswith("interrupted: the last completed checkpoint")
     assert [pid for pid in workers if not gone(pid)] == [], "data-loader workers outlived the run"
@@ -211,7 +211,7 @@ def test_ctrl_c_stops_workers_cleanly_and_the_run_resumes(tmp_path):
 HANGING_EXIT = """
 import atexit, sys, threading, time
 sys.path.insert(0, sys.argv[1])
-import distkd.utils.cli as cli
+import distkd_cli.run as cli
 cli.EXIT_DEADLINE_S = 0.5
 atexit.register(lambda: threading.Event().wait())  # an exit handler that never returns
 def main():
@@ -227,7 +227,7 @@ def test_the_exit_after_ctrl_c_is_bounded_even_when_an_exit_handler_hangs(tmp_pa
 
 
 def test_fast_exit_skips_the_teardown_but_runs_the_exit_handlers(monkeypatch, capsys):
-    import distkd.utils.cli as cli
+    import distkd_cli.run as cli
 
     ran, codes = [], []
     monkeypatch.setattr(cli.atexit, "_run_exitfuncs", lambda: ran.append(True))

@@ -30,7 +30,7 @@ EXPLICIT = ("--student-backbone", "--input-format", "--weight-decay", "--val-int
 
 
 def run_script(script: Path, tmp_path: Path, **env_extra: str) -> list[str]:
-    """The command the script launches: tools/torchrun.sh runs $PYTHON -m distkd.utils.launch
+    """The command the script launches: tools/torchrun.sh runs $PYTHON -m distkd_cli.launch
     [torchrun options] TOOL [options], with a stand-in $PYTHON that records its arguments."""
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir(exist_ok=True)
@@ -40,7 +40,7 @@ def run_script(script: Path, tmp_path: Path, **env_extra: str) -> list[str]:
     env = dict(os.environ, PYTHON=str(fake), ARGS_OUT=str(out), GPUS="4", **env_extra)
     subprocess.run(["bash", str(script)], env=env, check=True, timeout=60)
     args = out.read_text().splitlines()
-    assert args[:2] == ["-m", "distkd.utils.launch"]
+    assert args[:2] == ["-m", "distkd_cli.launch"]
     assert args[args.index("--nproc_per_node") + 1] == "4"
     return args[args.index("--master_port") + 2:]
 

@@ -2,7 +2,7 @@
 pre-emption (:class:`~distkd.utils.preemption.Preempted`) one line and exit 75; Ctrl-C one line and
 exit 130; output cut by its reader (``tools/reproduce.py ... | head``) a quiet exit 0.
 
-Under :mod:`distkd.utils.launch` (``tools/torchrun.sh`` and the launchers built on it) every process
+Under :mod:`distkd_cli.launch` (``tools/torchrun.sh`` and the launchers built on it) every process
 writes its line to the launcher's folder (``DISTKD_ERROR_DIR``) instead of printing it, and the
 launcher prints it once, however many processes failed the same way.
 
@@ -28,7 +28,7 @@ from distkd.errors import UserError
 from distkd.utils.distributed import RankFailed
 from distkd.utils.preemption import PREEMPTED_EXIT_CODE, Preempted
 
-ERROR_DIR_ENV = "DISTKD_ERROR_DIR"  # set by distkd.utils.launch for the processes it starts
+ERROR_DIR_ENV = "DISTKD_ERROR_DIR"  # set by distkd_cli.launch for the processes it starts
 EXIT_DEADLINE_S = 20.0  # the most the exit handlers may take after an interrupt, pre-emption or error
 INTERRUPTED = "interrupted: the last completed checkpoint is kept; continue with --resume auto"
 

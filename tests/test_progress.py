@@ -1,6 +1,6 @@
-"""The log lines' throughput and time left (distkd/utils/progress.py), on a fake clock."""
-import distkd.utils.progress as progress
-from distkd.utils.progress import Throughput, duration
+"""The log lines' throughput and time left (distkd_cli/progress.py), on a fake clock."""
+import distkd_cli.progress as progress
+from distkd_cli.progress import Throughput, duration
 
 
 def test_rate_and_time_left_count_from_the_end_of_the_first_step(monkeypatch):

@@ -1,9 +1,9 @@
-"""torchrun with one line per failure: ``python -m distkd.utils.launch [torchrun options] SCRIPT ...``.
+"""torchrun with one line per failure: ``python -m distkd_cli.launch [torchrun options] SCRIPT ...``.
 
 ``tools/torchrun.sh`` (and every launcher built on it) runs this instead of ``torch.distributed.run``.
 It takes torchrun's options and behaves as torchrun, except when the processes fail:
 
-- each process started through :func:`distkd.utils.cli.run_cli` writes its one-line outcome (bad
+- each process started through :func:`distkd_cli.run.run_cli` writes its one-line outcome (bad
   input: exit 2; pre-empted: 75; Ctrl-C: 130; another rank failed: 1) to a folder of this launcher
   (``DISTKD_ERROR_DIR``) instead of printing it;
 - this launcher prints that line once (of 8 processes failing on the same bad option, one line) and
@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from distkd.utils.cli import ERROR_DIR_ENV, INTERRUPTED
+from distkd_cli.run import ERROR_DIR_ENV, INTERRUPTED
 
 PRIORITY = (2, 75, 130, 1)  # which line to print when the processes ended differently: bad input first
 
