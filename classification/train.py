@@ -356,7 +356,7 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         def after_step(progress: EpochProgress, iters: int, check_finite, epoch: int = epoch,
                        best: dict = best) -> None:
             pause_point(epoch, progress.iteration, dist.rank, guard.requested)
-            stop = guard.agreed(progress.iteration)  # every rank stops after the same iteration
+            stop = guard.agreed(progress.iteration, progress.iteration == iters)  # the same iteration on every rank
             periodic = args.save_interval and progress.iteration % args.save_interval == 0
             if stop or (periodic and progress.iteration < iters):
                 check_finite()  # never checkpoint weights a non-finite step has touched

@@ -28,11 +28,11 @@ PRIORITY = (2, 75, 130, 1)  # which line to print when the processes ended diffe
 
 
 class _DropFailureLines(logging.Filter):
-    """torchrun's own lines about a failure ('failed (exitcode: N) local_rank: ...', 'Sending process
-    N closing signal SIGTERM'): the launcher's one line reports it instead."""
+    """torchrun's own lines about a failure or a Ctrl-C ('failed (exitcode: N) local_rank: ...', 'Sending
+    process N closing signal SIGTERM', 'Received 2 death signal'): the launcher's one line says it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not any(text in str(record.msg) for text in ("failed (exitcode", "closing signal"))
+        return not any(text in str(record.msg) for text in ("failed (exitcode", "closing signal", "death signal"))
 
 
 def read_records(folder: Path) -> list[dict]:
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     folder = Path(tempfile.mkdtemp(prefix="distkd-launch-"))
     os.environ[ERROR_DIR_ENV] = str(folder)
-    logging.getLogger("torch.distributed.elastic.multiprocessing.api").addFilter(_DropFailureLines())
+    for name in ("torch.distributed.elastic.multiprocessing.api", "torch.distributed.elastic.agent.server.api"):
+        logging.getLogger(name).addFilter(_DropFailureLines())
     try:
         code, line = _run(argv, folder)
     finally:
