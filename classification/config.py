@@ -10,12 +10,23 @@ from collections.abc import Sequence
 
 from distkd.errors import UserError
 from distkd.utils.config import add_experiment_options, add_kd_options, kd_options, option_names, parse_with_config
+from distkd_cli.args import ArgumentParser
 
 FOREIGN_OPTIONS = {  # options of the original's other projects (NAS, DBB, DyRep, EdgeNN): default only
     "model_config": "", "auxiliary": False, "auxiliary_weight": 0.4, "dbb": False, "dyrep": False,
     "dyrep_adjust_interval": 10, "dyrep_max_adjust_epochs": 100, "dyrep_recal_bn_iters": 20,
     "dyrep_recal_bn_every_epoch": False, "edgenn_config": "",
 }
+
+
+DEFAULT_DECAY_RATE = 0.1  # timm's and torchvision's step decay; the original had no default (it crashed)
+
+
+def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
+    """Values for options the original left without one: ``--decay-rate`` of a step schedule."""
+    if getattr(args, "sched", None) == "step" and getattr(args, "decay_rate", 0) is None:
+        args.decay_rate = DEFAULT_DECAY_RATE
+    return args
 
 
 def _add_foreign_options(p: argparse.ArgumentParser) -> None:
@@ -31,7 +42,7 @@ def _add_foreign_options(p: argparse.ArgumentParser) -> None:
 def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     """The original trainer's options, names and defaults (``lib/utils/args.py`` of
     hunto/image_classification_sota), plus this project's extras (marked 'extension')."""
-    p = argparse.ArgumentParser(
+    p = ArgumentParser(
         description="Evaluate a classification checkpoint" if for_test else "Train a classifier, with or without KD",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         epilog="Every --long-option may also be written with underscores (--color_jitter).",
@@ -65,6 +76,14 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--drop-path-strategy", default="const", choices=["const", "linear"],
                    help="linear: set the student's drop_path_rate attribute to rate x epoch / epochs (as the "
                         "original, this changes only models that read that attribute)")
+    if not for_test:
+        g.add_argument("--initial-checkpoint", default=None, metavar="PATH",
+                       help="extension (timm's name): start the student from these weights (a state_dict, or a "
+                            "checkpoint holding one, e.g. best.pth), loaded strictly; not a resume: the schedule "
+                            "starts at epoch 0 (a checkpoint to resume from wins)")
+        g.add_argument("--sync-bn", action="store_true",
+                       help="extension (timm's name): SyncBatchNorm across the processes of a DDP run (CUDA); off "
+                            "in the paper's recipes, whose BatchNorm statistics are per GPU")
     g = p.add_argument_group("runtime")
     g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"], help="extension")
     g.add_argument("--amp", action="store_true", help="mixed precision (autocast)")
@@ -127,7 +146,9 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     g.add_argument("--clip-grad-max-norm", type=float, default=5.0)
     g.add_argument("--sched", default="step", choices=["step", "cosine", "linear"])
     g.add_argument("--decay-epochs", type=float, default=3, help="step: epochs between decays")
-    g.add_argument("--decay-rate", "--dr", type=float, default=None, help="step: factor per decay (required)")
+    g.add_argument("--decay-rate", "--dr", type=float, default=None,
+                   help=f"step: factor per decay; unset (the original's default, which had no value) = "
+                        f"{DEFAULT_DECAY_RATE}, timm's and torchvision's (the paper's YAML files set their own)")
     g.add_argument("--decay-by-epoch", action=argparse.BooleanOptionalAction, default=False,
                    help="cosine/linear: update once per epoch (step decays per iteration, as the original)")
     g.add_argument("--warmup-epochs", type=float, default=3, help="epochs of per-epoch staircase warmup")

@@ -71,10 +71,12 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     if is_offline(offline):
         raise UserError(f"'{dest}' is missing and downloads are off (--offline / HF_HUB_OFFLINE / DISTKD_OFFLINE); "
                         f"{_hand_fetch_hint(url, dest)}, or run online")
+    created = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]  # deepest first
     dest.parent.mkdir(parents=True, exist_ok=True)
     source = resolve_url(url)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
+    kept = False
     try:
         hashes = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=timeout) as response:
@@ -96,6 +98,7 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
                 raise UserError(f"checksum mismatch for {source}: {name} {hashes[name].hexdigest()}, expected "
                                 f"{expected}; the file was removed: try again, or {_hand_fetch_hint(url, dest)}")
         os.replace(tmp, dest)
+        kept = True
     except (urllib.error.URLError, OSError, TimeoutError) as err:
         reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or err
         if isinstance(err, urllib.error.HTTPError):
@@ -104,6 +107,12 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
                         f"try again, or {_hand_fetch_hint(url, dest)}") from None
     finally:
         tmp.unlink(missing_ok=True)
+        if not kept:  # a failed download leaves nothing behind: not even the folders it made
+            for folder in created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
     return dest
 
 

@@ -19,6 +19,7 @@ from distkd.utils.distributed import all_reduce_sum
 from distkd.utils.nonfinite import NonFiniteWatch
 from distkd.utils.rng import seed_everything
 from distkd.utils.sampling import step_seed
+from distkd_cli.progress import Throughput
 
 
 @dataclass
@@ -38,8 +39,9 @@ class StepConfig:
     show_progress: bool = True
     seed: int = 0
     rank: int = 0
-    epochs: int = 0  # of the whole run: the KD methods' progress through training
+    epochs: int = 0  # of the whole run: the KD methods' progress, the time left in the log lines
     accum_steps: int = 1  # micro-batches per optimizer step (classification/accumulation.py)
+    world_size: int = 1
 
 
 @dataclass
@@ -110,6 +112,7 @@ def train_one_epoch(
     bar = tqdm(total=iters, initial=progress.iteration, desc=f"epoch {epoch}",
                disable=None if cfg.show_progress else True, leave=False)
     start = time.time() - progress.elapsed
+    meter = Throughput(cfg.world_size)  # img/s and time left in the log lines
     for m, batch in enumerate(loader, start=progress.iteration * accum):
         i, k = divmod(m, accum)  # optimizer step i, its micro-batch k
         if i >= iters:
@@ -153,12 +156,15 @@ def train_one_epoch(
         if cfg.ema is not None:
             cfg.ema.update(cfg.ema_target)
         bar.update(1)
+        meter.step(len(images) * accum)  # the images of the step's micro-batches
         if (i + 1) % cfg.log_interval == 0 or i + 1 == iters:
             stop_if_nonfinite(watch, epoch)
             means = {k: (v / (i + 1)).item() for k, v in sums.items()}
-            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}")
+            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", img_s=f"{meter.images_per_second() or 0:.0f}")
+            left = iters - i - 1
+            speed = meter.text(left, left + max(0, cfg.epochs - epoch - 1) * iters if cfg.epochs else None)
             logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
-                        + " ".join(f"{k} {v:.4f}" for k, v in means.items()))
+                        + " ".join(f"{k} {v:.4f}" for k, v in means.items()) + (f" | {speed}" if speed else ""))
         progress.iteration, progress.elapsed = i + 1, time.time() - start
         if after_step is not None:  # it checks the losses (one host sync) before any checkpoint it writes
             after_step(progress, iters, lambda: stop_if_nonfinite(watch, epoch))

@@ -11,7 +11,7 @@ from classification.engine import StepConfig, evaluate
 from classification.models import build_model
 from classification.train import amp_dtype
 from distkd.errors import UserError
-from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
+from distkd.utils.checkpoint import check_checkpoint_file, extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 
 
@@ -19,6 +19,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
     args = parse_args(argv, for_test=True)
     if not args.model:
         raise UserError("no model: pass --model NAME")
+    check_checkpoint_file(args.ckpt, "checkpoint")  # before the data is read
     dist = init_distributed(args.device)
     try:
         _, val_loader, num_classes, _ = build_loaders(args, dist)

@@ -10,6 +10,7 @@ import argparse
 import os
 import shutil
 import subprocess
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -20,7 +21,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from classification.accumulation import fewer_gpus_warning, resolve_accumulation
-from classification.config import parse_args
+from classification.config import fill_defaults, parse_args
 from classification.data import build_loaders
 from classification.data.loaders import mixup_active
 from classification.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, normalization
@@ -33,7 +34,7 @@ from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import KDConfig, kd_config
 from distkd.teacher import StoredTeacher, Teacher, renormalize_or_none
-from distkd.utils.checkpoint import extract_state_dict, load_state_dict_strict, safe_load
+from distkd.utils.checkpoint import check_checkpoint_file, extract_state_dict, load_state_dict_strict, safe_load
 from distkd.utils.debug_hooks import pause_point
 from distkd.utils.distributed import DistInfo, barrier, broadcast_state, from_rank0, init_distributed
 from distkd.utils.experiment import ExperimentDir
@@ -60,6 +61,10 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--kd {args.kd} needs a teacher: pass --teacher-model NAME")
     if args.teacher_model and not args.kd:
         raise UserError("--teacher-model given without --kd: name a KD method (e.g. --kd dist) or drop the teacher")
+    if args.initial_checkpoint:
+        if args.pretrained:
+            raise UserError("--initial-checkpoint and --pretrained both give the student's first weights: keep one")
+        check_checkpoint_file(args.initial_checkpoint, "initial checkpoint")
     for name in ("batch_size", "epochs"):
         if getattr(args, name) <= 0:
             raise UserError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
@@ -67,8 +72,6 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError(f"--save-interval must be >= 0 (0: at epoch ends only), got {args.save_interval}")
     if args.lr <= 0:
         raise UserError(f"--lr must be positive, got {args.lr}")
-    if args.sched == "step" and args.decay_rate is None:
-        raise UserError("--sched step needs --decay-rate (the original has no default either), e.g. --decay-rate 0.1")
     if not 0 <= args.classifier_dropout < 1:
         raise UserError(f"--classifier-dropout must be in [0, 1), got {args.classifier_dropout}")
     check_model_name(args.model)
@@ -100,6 +103,14 @@ def ignored_options(args: argparse.Namespace) -> list[str]:
         notes.append("--aa, --color-jitter and --reprob are not used on CIFAR (as the original); see --cutout-length")
     if args.dataset == "imagenet" and args.cutout_length > 0:
         notes.append("--cutout-length is used on CIFAR only (as the original)")
+    cpus = os.cpu_count() or 1
+    if args.workers > cpus:  # torch's own warning about it is silenced in main(): this is the one line
+        notes.append(f"-j {args.workers}: more data-loader workers per process than this machine's {cpus} CPUs; "
+                     f"-j {cpus} may load as fast")
+    if args.warmup_epochs >= args.epochs and args.warmup_lr != args.lr:
+        notes.append(f"the whole run is warm-up (--warmup-epochs {args.warmup_epochs:g} >= --epochs {args.epochs}): "
+                     f"the lr climbs from --warmup-lr {args.warmup_lr:g} and never reaches --lr {args.lr:g}; "
+                     "lower --warmup-epochs (e.g. 0) for a short run")
     return notes
 
 
@@ -135,6 +146,10 @@ def build_student(args: argparse.Namespace, num_classes: int) -> nn.Module:
         model = build_model(args.model, num_classes, **kwargs)
     if p > 0 and not kwargs.get("drop_rate") and not kwargs.get("dropout"):
         add_classifier_dropout([m for m in model.modules() if isinstance(m, nn.Linear)][-1], p)
+    if getattr(args, "initial_checkpoint", None):  # timm's --initial-checkpoint: weights, not a resume
+        what = f"--initial-checkpoint '{args.initial_checkpoint}'"
+        load_state_dict_strict(model, extract_state_dict(safe_load(args.initial_checkpoint, "initial checkpoint"),
+                                                         what), what)
     return model
 
 
@@ -235,6 +250,7 @@ def set_distributed_env(args: argparse.Namespace) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, float]:
+    warnings.filterwarnings("ignore", message="This DataLoader will create", category=UserWarning)  # see -j note
     args = parse_args(argv)
     if args.list_models is not None:
         names = list_models(args.list_models)
@@ -242,7 +258,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         if not args.list_models:
             print("also: tv_<torchvision name>, timm_<timm name> (filter them: --list-models FILTER)")
         return {}
-    check_args(args)
+    check_args(fill_defaults(args))
     set_distributed_env(args)
     dist = init_distributed(args.device)
     return run_guarded(dist, lambda guard: _run(args, dist, guard))
@@ -254,6 +270,8 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     args.experiment = args.experiment or f"{args.model}-{args.kd or 'baseline'}-{args.dataset}"
     exp = ExperimentDir(args.output, args.experiment)
     resume_path = exp.check(args.resume, args.overwrite)
+    if resume_path:
+        check_checkpoint_file(resume_path, "resume checkpoint")  # before the data and models are built
     logger = setup_logger("distkd.train", None, dist.is_main)  # the log file follows once all inputs are valid
     if args.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -274,6 +292,11 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     for note in ignored_options(args):
         logger.warning(note)
     student = build_student(args, num_classes)
+    if args.sync_bn and dist.distributed:  # timm's --sync-bn (the paper's recipes keep per-GPU statistics)
+        if device.type != "cuda":
+            raise UserError("--sync-bn needs CUDA devices (torch's SyncBatchNorm does not run on CPU): drop --sync-bn")
+        student = nn.SyncBatchNorm.convert_sync_batchnorm(student)
+        logger.info("--sync-bn: the student's BatchNorm layers are SyncBatchNorm over the processes")
     teacher = kd = None
     if args.kd:  # the teacher's outputs: the network, or a teacher store's (no network, docs/teacher_store.md)
         teacher = StoredTeacher() if args.teacher_store else build_teacher(args, num_classes, logger)
@@ -307,7 +330,7 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
     cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student, args.log_interval,
                      args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank, epochs=args.epochs,
-                     accum_steps=args.grad_accum_steps)
+                     accum_steps=args.grad_accum_steps, world_size=dist.world_size)
 
     start_epoch, resumed_progress, best = 0, None, {"metric": "top1", "value": -1.0, "at": -1}
     if resume_path:
@@ -349,7 +372,7 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         def after_step(progress: EpochProgress, iters: int, check_finite, epoch: int = epoch,
                        best: dict = best) -> None:
             pause_point(epoch, progress.iteration, dist.rank, guard.requested)
-            stop = guard.agreed(progress.iteration)  # every rank stops after the same iteration
+            stop = guard.agreed(progress.iteration, progress.iteration == iters)  # the same iteration on every rank
             periodic = args.save_interval and progress.iteration % args.save_interval == 0
             if stop or (periodic and progress.iteration < iters):
                 check_finite()  # never checkpoint weights a non-finite step has touched

@@ -15,9 +15,12 @@ import re
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from distkd.errors import UserError
 from reproduce import methods
@@ -141,7 +144,7 @@ def _seg_backbone(paper_backbone: str) -> str:
 
 
 def _seg_launch(gpus: int) -> list[str]:
-    return ["torchrun", f"--nproc_per_node={gpus}", SEG_SCRIPT] if gpus > 1 else ["python", SEG_SCRIPT]
+    return ["sh", "tools/torchrun.sh", str(gpus), SEG_SCRIPT] if gpus > 1 else ["python", SEG_SCRIPT]
 
 
 def _seg_job(row: PaperRow, role: str, seed: int, gpus: int, output: str) -> Job:
@@ -396,20 +399,73 @@ def missing_files(jobs: Sequence[Job], cwd: str | Path = ".") -> list[str]:
     return [path for path in dict.fromkeys(needed) if not (Path(cwd) / path).is_file()]
 
 
-def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".") -> int:
-    """Run each job from ``cwd`` (the repository root); return 0, or the first failure's exit code."""
+# Options that do not change what a run trains: where it writes, how often it logs or saves, how it
+# is launched and resumed. A difference in any other option means another experiment.
+SAME_EXPERIMENT = frozenset({
+    "resume", "overwrite", "config", "output", "experiment", "save_dir", "log_interval", "save_interval",
+    "stop_after_epochs", "workers", "log_wandb", "wandb_project", "offline", "download", "list_models",
+    "local_rank", "dist_port", "slurm", "device", "data_path", "log_dir", "gpu_id", "no_progress", "eval_teacher",
+})
+
+
+OptionsOf = Callable[[Job, Path], "dict[str, Any] | None"]  # a job's parsed options (tools/reproduce.py's)
+
+
+def changed_options(job: Job, cwd: str | Path = ".", options_of: OptionsOf | None = None) -> list[str]:
+    """``['epochs 2 -> 3', ...]``: how the job's options (``options_of(job, cwd)``: the trainer's parse
+    of its command; this package does not import the trainers) differ from those its experiment
+    folder recorded (``args.yaml``) when it was started; empty for a folder without a run, or the same run."""
+    if options_of is None or not (Path(cwd) / job.output_dir / "args.yaml").is_file():
+        return []
+    wanted = options_of(job, Path(cwd))
+    return [] if wanted is None else recorded_differences(Path(cwd) / job.output_dir, wanted)
+
+
+def recorded_differences(folder: str | Path, wanted: dict[str, Any]) -> list[str]:
+    """``['epochs 2 -> 3', ...]``: the options of ``wanted`` (a trainer's parsed options) that differ
+    from those the run in ``folder`` recorded (``args.yaml``), leaving out :data:`SAME_EXPERIMENT`."""
+    recorded_file = Path(folder) / "args.yaml"
+    if not recorded_file.is_file():
+        return []
+    recorded = yaml.safe_load(recorded_file.read_text()) or {}
+    same = lambda value: yaml.safe_load(yaml.safe_dump(value))  # noqa: E731 - tuples/lists, ints/floats
+    return [f"{key} {recorded[key]!r} -> {value!r}" for key, value in wanted.items()
+            if key not in SAME_EXPERIMENT and key in recorded and same(recorded[key]) != same(value)]
+
+
+def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".", rerun_changed: bool = False,
+             options_of: OptionsOf | None = None) -> int:
+    """Run each job from ``cwd`` (the repository root); return 0, or the first failure's exit code.
+
+    Before anything runs, every job whose experiment folder holds a run started with other options
+    (read with ``options_of``, see :func:`changed_options`) is listed: the sweep stops there (one
+    line saying what to do) unless ``rerun_changed``, which starts those runs again from scratch
+    (``--overwrite``)."""
     missing = missing_files(jobs, cwd)
     if missing:
         raise UserError(f"missing {', '.join(missing)} (relative to {Path(cwd).resolve()}); "
                         "run from the repository root")
+    changed = {job.name: diff for job in jobs if (diff := changed_options(job, cwd, options_of))}
+    if changed and not rerun_changed:
+        listed = "; ".join(f"{name}: {', '.join(diff)}" for name, diff in list(changed.items())[:3])
+        more = f" (and {len(changed) - 3} more)" if len(changed) > 3 else ""
+        raise UserError(f"{len(changed)} experiment(s) were started with other options than these commands give "
+                        f"({listed}{more}); add --rerun-changed to train them again from scratch (their old "
+                        "checkpoints and records are removed), or keep them and write the new runs elsewhere with "
+                        "--output DIR")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(Path(cwd).resolve()), env.get("PYTHONPATH")]))
     for index, job in enumerate(jobs, 1):
         prefix = f"[{index}/{len(jobs)}] {job.name}"
-        if is_finished(job):
+        if job.name in changed:
+            print(f"{prefix}: options changed ({', '.join(changed[job.name])}): training it again from scratch",
+                  flush=True)
+            argv = list(job.argv) + ["--overwrite"]
+        elif is_finished(job):
             print(f"{prefix}: finished earlier, skipped", flush=True)
             continue
-        argv = list(job.argv) + resume_args(job)
+        else:
+            argv = list(job.argv) + resume_args(job)
         print(f"{prefix}: {shlex.join(argv)}", flush=True)
         code = subprocess.call(argv, cwd=cwd, env=env)
         if code != 0:

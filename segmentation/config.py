@@ -27,6 +27,7 @@ from pathlib import Path
 
 from distkd.errors import UserError
 from distkd.utils.config import add_experiment_options, add_kd_options, kd_options, parse_with_config
+from distkd_cli.args import ArgumentParser
 from segmentation.datasets import INPUT_FORMATS
 
 DEFAULT_KD = "dist"  # the paper's method, beta = gamma = tau = 1
@@ -39,7 +40,7 @@ PAPER_TRAINERS = {
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled",
+    p = ArgumentParser(description="Train a Cityscapes segmentation network, alone or distilled",
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                                 epilog="Every --long-option may also be written with underscores.")
     p.add_argument("-c", "--config", default=None, help="YAML file of option defaults (the command line wins)")

@@ -23,6 +23,7 @@ from distkd.errors import UserError
 from distkd.utils.checkpoint import extract_state_dict
 from distkd.utils.distributed import cleanup_distributed, init_distributed
 from distkd.utils.logging import setup_logger
+from distkd_cli.args import ArgumentParser
 from segmentation.datasets import (
     INPUT_FORMATS,
     NUM_CLASSES,
@@ -39,7 +40,7 @@ from segmentation.models.weights import read_weights
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="deeplabv3", help="deeplabv3, psp, deeplab_mobile or psp_mobile")
     p.add_argument("--backbone", default=None,
                    help="as at training (default: the checkpoint's record, else resnet18_v1s / mobilenetv2); "

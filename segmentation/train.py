@@ -40,6 +40,7 @@ from distkd.utils.logging import setup_logger
 from distkd.utils.nonfinite import NonFiniteWatch
 from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
 from distkd.utils.training_state import restore_training_state, training_state
+from distkd_cli.progress import Throughput
 from segmentation.config import parse_args
 from segmentation.datasets import (
     CLASS_NAMES,
@@ -263,6 +264,7 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
 
     model.train()
     bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
+    meter = Throughput(info.world_size)  # img/s and time left in the log lines
     iteration = start
     watch = NonFiniteWatch()  # non-finite losses: flagged on the device, read where the loop logs or saves
 
@@ -287,10 +289,14 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         scaler.update()
         iteration += 1
         bar.update(1)
+        meter.step(len(images))
 
         if iteration % args.log_interval == 0 or iteration == stop:
             values = mean_over_ranks({"loss": loss, **losses})
             bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
+            speed = meter.text(stop - iteration, what="run")
+            losses_text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
+            logger.info(f"iteration {iteration}/{stop} lr {lr:.4g} {losses_text}" + (f" | {speed}" if speed else ""))
             if info.is_main:
                 row = {"iteration": iteration, "lr": f"{lr:.6g}", **{k: values.get(k, "") for k in TRAIN_COLUMNS}}
                 exp.append_metrics(row, "train_log.csv")

@@ -11,6 +11,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The tests wait on events (a pause file a run creates, a process's exit), never on time. This bound
+# is a deadlock guard only, not a speed requirement: it keeps a hung child from hanging the suite and
+# is far above what any run here takes on a loaded 2-core machine.
+HANG_GUARD_S = 1800
+
 # Tiny models gain nothing from intra-op threads, and on a busy 2-core machine OpenMP threads
 # waiting on each other make a 2 ms forward take 700 ms: run the tests single-threaded.
 torch.set_num_threads(1)

@@ -28,9 +28,10 @@ def test_readme_has_the_commands():
 @pytest.mark.parametrize("command", COMMANDS)
 def test_readme_command_parses_and_names_real_things(command):
     argv, for_test = to_argv(command)
-    config = argv[argv.index("-c") + 1]
-    assert (ROOT / config).is_file(), config
-    argv[argv.index("-c") + 1] = str(ROOT / config)
+    if "-c" in argv:  # (the first command to try has no config)
+        config = argv[argv.index("-c") + 1]
+        assert (ROOT / config).is_file(), config
+        argv[argv.index("-c") + 1] = str(ROOT / config)
     args = parse_args(argv, for_test=for_test)
     check_model_name(args.model)
     if not for_test and args.kd:
@@ -43,3 +44,14 @@ def test_every_file_the_readme_names_exists():
     assert len(paths) > 20
     missing = sorted(p for p in paths if not (ROOT / p).is_file())
     assert not missing, missing
+
+
+def test_experiment_names_in_the_readme_are_unique():
+    """Two commands with one --experiment name would write one folder (the second refuses or resumes it)."""
+    by_name: dict[str, set[str]] = {}
+    for command in COMMANDS:
+        words = shlex.split(command)
+        if "--experiment" in words:
+            by_name.setdefault(words[words.index("--experiment") + 1], set()).add(command)
+    assert len(by_name) >= 20
+    assert {name: sorted(cmds) for name, cmds in by_name.items() if len(cmds) > 1} == {}

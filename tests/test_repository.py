@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-CODE_DIRS = ("distkd", "classification", "segmentation", "detection", "reproduce", "tools", "benchmarks")
+CODE_DIRS = ("distkd", "distkd_cli", "classification", "segmentation", "detection", "reproduce", "tools", "benchmarks")
 PRIVATE_TORCH = re.compile(
     r"_set_params_and_buffers"  # DDP's private ignore list
     r"|\btorch(?:\.\w+)*\._(?!_)\w"  # torch._dynamo, torch.nn.modules.module._global_..., torch.Tensor._x
@@ -70,7 +70,7 @@ def test_the_private_api_pattern_leaves_public_code_alone(line):
 
 
 def test_the_core_imports_no_trainer_or_tool():
-    outside = ("classification", "segmentation", "detection", "tools", "reproduce", "benchmarks")
+    outside = ("classification", "segmentation", "detection", "tools", "reproduce", "benchmarks", "distkd_cli")
     found = {path: sorted(m for m in imports_of(path) if m.split(".")[0] in outside)
              for path in python_files("distkd")}
     assert not {k: v for k, v in found.items() if v}
@@ -83,7 +83,7 @@ def test_reproduce_uses_the_library_not_the_trainers():
     assert not {k: v for k, v in found.items() if v}
 
 
-@pytest.mark.parametrize("package", ["distkd", "reproduce"])
+@pytest.mark.parametrize("package", ["distkd", "distkd_cli", "reproduce"])
 def test_no_import_cycle(package):
     modules = {p[:-3].replace("/", ".").removesuffix(".__init__"): p for p in python_files(package)}
     graph = {}

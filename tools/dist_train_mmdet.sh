@@ -2,20 +2,19 @@
 # Distillation training of an OpenMMLab config with torchrun (the paper's command form):
 #   sh tools/dist_train_mmdet.sh CONFIG GPUS WORK_DIR [train_mmdet.py options...]
 # Multi-node: set NNODES, NODE_RANK, MASTER_ADDR and MASTER_PORT (or PORT) on every node
-# (see tools/torchrun.sh).
+# (see tools/torchrun.sh). An error is one line, printed once, exit code 2.
 # CPU (gloo): add --cfg-options env_cfg.dist_cfg.backend=gloo.
 # The bundled COCO configs (configs/detection/) are the paper's 8 GPUs x 2 images: on fewer GPUs
 # (NNODES x GPUS = 1, 2 or 4) each GPU keeps 2 images and accumulates 8 / GPUs iterations per
 # optimizer step (--emulate-gpus 8: mmengine's accumulative_counts), so a step sees 16 images.
 set -e
-if [ $# -lt 3 ]; then
-    echo "usage: sh tools/dist_train_mmdet.sh CONFIG GPUS WORK_DIR [options...]" >&2
-    exit 2
-fi
+fail() { echo "error: $*" >&2; exit 2; }
+[ $# -ge 3 ] || fail "tools/dist_train_mmdet.sh needs CONFIG GPUS WORK_DIR: sh tools/dist_train_mmdet.sh CONFIG GPUS WORK_DIR [options...]"
 CONFIG=$1
 GPUS=$2
 WORK_DIR=$3
 shift 3
+[ -f "$CONFIG" ] || fail "config file not found: '$CONFIG' (e.g. configs/detection/retinanet_r50_dist_retinanet_x101_2x_coco.py)"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PAPER_GPUS=8
 TOTAL=$((GPUS * ${NNODES:-1}))

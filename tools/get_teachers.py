@@ -15,11 +15,12 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from classification.teachers import CIFAR100_TEACHERS, DEFAULT_ROOT, SOURCES, get_cifar100_teachers  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("table", choices=["cifar100"], help="which teachers")
     p.add_argument("--root", default=str(DEFAULT_ROOT), help="checkpoint folder (teachers go to ROOT/cifar100/)")
     p.add_argument("--source", default="dist_kd", choices=sorted(SOURCES))
@@ -32,4 +33,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

@@ -16,6 +16,11 @@
 set -eu
 
 PY=${PYTHON:-python}
+fail() { echo "error: $*" >&2; exit 2; }
+"$PY" -c "import sys" >/dev/null 2>&1 || fail "PYTHON='$PY' is not a Python interpreter (set PYTHON=path/to/python, or unset it)"
+case ${FORCE_CUDA:-0} in 0|1) ;; *) fail "FORCE_CUDA must be 0 or 1, got '$FORCE_CUDA'" ;; esac
+case ${MAX_JOBS:-1} in ''|*[!0-9]*) fail "MAX_JOBS must be a number of compile jobs, got '$MAX_JOBS'" ;; esac
+case ${DISTKD_FORCE_REINSTALL:-0} in 0|1) ;; *) fail "DISTKD_FORCE_REINSTALL must be 0 or 1" ;; esac
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 REQS="$ROOT/requirements/openmmlab.txt"
 MMCV_VERSION=2.1.0

@@ -25,12 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from distkd.errors import UserError  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 from reproduce.report import write_report  # noqa: E402
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiments", nargs="?", help="folder holding the experiment folders (e.g. experiments)")
     parser.add_argument("--out", default=None, help="where to write report.md/.csv/.png (default: EXPERIMENTS)")
     parser.add_argument("--paper-csv", default=None, help="paper table CSV (default: the bundled copy)")
@@ -78,4 +79,4 @@ def paper_curve(args: argparse.Namespace) -> str:
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

@@ -8,24 +8,53 @@
     python tools/reproduce.py imagenet_baseline --gpus 2  # the paper's 8-GPU runs on 2 GPUs (--emulate-gpus 8)
 
 With --run, finished experiments are skipped and interrupted ones continue (--resume auto), so a
-sweep stopped by a failure resumes by running the same command again. See docs/reproduce.md.
+sweep stopped by a failure resumes by running the same command again. An experiment whose folder
+holds a run started with other options (another --extra, an edited recipe) is never skipped
+silently: the sweep names it and stops, or, with --rerun-changed, trains it again from scratch. See docs/reproduce.md.
 """
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from distkd.utils.cli import run_cli  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 from reproduce import methods  # noqa: E402
 from reproduce.paper import TABLES  # noqa: E402
-from reproduce.sweep import ONLY_CHOICES, format_plan, plan, run_jobs  # noqa: E402
+from reproduce.sweep import ONLY_CHOICES, Job, format_plan, plan, run_jobs  # noqa: E402
+
+
+def trainer_options(job: Job, cwd: Path) -> dict[str, Any] | None:
+    """The options the job's trainer would run with (defaults, its YAML, its command line), or None
+    for a command this check does not read (detection: mmengine work dirs)."""
+    argv = list(job.argv)
+    names = [Path(a).name for a in argv]
+    if "dist_train.sh" in names:
+        i = names.index("dist_train.sh")
+        rest, kind = ["-c", argv[i + 2], "--model", argv[i + 3], *argv[i + 4:]], "classification"
+    elif "train.py" in names:
+        rest, kind = argv[names.index("train.py") + 1:], "classification"
+    elif "train_seg.py" in names:
+        rest, kind = argv[names.index("train_seg.py") + 1:], "segmentation"
+    else:
+        return None
+    if "-c" in rest and not Path(rest[rest.index("-c") + 1]).is_absolute():
+        rest[rest.index("-c") + 1] = str(Path(cwd) / rest[rest.index("-c") + 1])
+    if kind == "classification":
+        from classification.config import fill_defaults, parse_args
+
+        return vars(fill_defaults(parse_args(rest)))
+    from segmentation.config import parse_args as parse_seg_args
+
+    return vars(parse_seg_args(rest))
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("table", choices=(*TABLES, methods.TABLE),
                         help=f"which table to reproduce ({methods.TABLE}: KD, DKD and DIST, with and without logit "
                              "standardisation, on the paper's six CIFAR-100 pairs)")
@@ -42,6 +71,9 @@ def get_args_parser() -> argparse.ArgumentParser:
     parser.add_argument("--output", default="experiments", help="experiments folder (default: experiments)")
     parser.add_argument("--extra", default="",
                         help='options appended to every command, e.g. "--epochs 2" (one bare flag: --extra=--amp)')
+    parser.add_argument("--rerun-changed", action="store_true",
+                        help="with --run: train again from scratch the experiments whose folder holds a run started "
+                             "with other options (without it the sweep lists them and stops)")
     parser.add_argument("--only", action="append", choices=ONLY_CHOICES,
                         help="keep only these runs (repeatable; dist includes COCO's DIST+mimic)")
     parser.add_argument("--recipe", choices=methods.RECIPES, default="paper",
@@ -57,8 +89,8 @@ def main() -> None:
     if not args.run:
         print(format_plan(jobs))
         return
-    sys.exit(run_jobs(jobs))
+    sys.exit(run_jobs(jobs, rerun_changed=args.rerun_changed, options_of=trainer_options))
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

@@ -10,10 +10,8 @@
 # allocation with `scontrol requeue`, otherwise by launching again (at most MAX_RESTARTS times,
 # default 20). The run always gets `--resume auto`, so every launch continues from last.pth.
 set -e
-if [ $# -lt 3 ]; then
-    echo "usage: sh tools/slurm_run.sh PARTITION JOB_NAME TRAINER [options...]" >&2
-    exit 2
-fi
+fail() { echo "error: $*" >&2; exit 2; }
+[ $# -ge 3 ] || fail "tools/slurm_run.sh needs PARTITION JOB_NAME TRAINER: sh tools/slurm_run.sh PARTITION JOB_NAME TRAINER [options...]"
 PARTITION=$1
 JOB_NAME=$2
 TRAINER=$3
@@ -23,6 +21,11 @@ GPUS_PER_NODE=${GPUS_PER_NODE:-8}
 CPUS_PER_TASK=${CPUS_PER_TASK:-5}
 SIGNAL_TIME=${SIGNAL_TIME:-120}
 MAX_RESTARTS=${MAX_RESTARTS:-20}
+[ -f "$TRAINER" ] || fail "trainer not found: '$TRAINER' (tools/train.py or tools/train_seg.py)"
+for var in GPUS GPUS_PER_NODE CPUS_PER_TASK SIGNAL_TIME MAX_RESTARTS; do
+    eval "value=\$$var"
+    case $value in ''|*[!0-9]*) fail "$var must be a number, got '$value'" ;; esac
+done
 PREEMPTED=75
 restarts=0
 while true; do

@@ -5,7 +5,7 @@
 #   GPUS=8 GPUS_PER_NODE=8 sh tools/slurm_train_seg.sh PARTITION JOB_NAME --teacher-model deeplabv3 ...
 set -e
 if [ $# -lt 2 ]; then
-    echo "usage: sh tools/slurm_train_seg.sh PARTITION JOB_NAME [train_seg.py options...]" >&2
+    echo "error: tools/slurm_train_seg.sh needs PARTITION JOB_NAME: sh tools/slurm_train_seg.sh PARTITION JOB_NAME [train_seg.py options...]" >&2
     exit 2
 fi
 ROOT=$(cd "$(dirname "$0")/.." && pwd)

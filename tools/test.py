@@ -10,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from classification.evaluate import main  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

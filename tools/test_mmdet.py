@@ -21,27 +21,26 @@ if ROOT not in sys.path:
 # mmengine imports pkg_resources (setuptools < 81 is kept for it); its deprecation notice is noise here.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
-from detection import compat  # noqa: E402
-
-compat.apply()
-
-from distkd.utils.cli import run_cli  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
 
 STUDENT_PREFIX = "architecture."
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
+    from train_mmdet import cfg_options, require_openmmlab
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("config")
     p.add_argument("checkpoint")
     p.add_argument("--work-dir", help="folder for logs and metrics (default: work_dirs/<config name>)")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
+    p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override config keys: key=value")
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     p.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    require_openmmlab()
+    args.cfg_options = cfg_options(args.cfg_options)
     return args
 
 
@@ -78,17 +77,18 @@ def build_config(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     from train_mmdet import cpu_distributed
 
     import detection.plugin  # noqa: F401
 
-    cfg = build_config(parse_args(argv))
+    cfg = build_config(args)
     cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg) if "runner_type" not in cfg else RUNNERS.build(cfg)
     return runner.test()
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

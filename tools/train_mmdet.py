@@ -23,25 +23,46 @@ if ROOT not in sys.path:
 # mmengine imports pkg_resources (setuptools < 81 is kept for it); its deprecation notice is noise here.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
-from detection import compat  # noqa: E402
-
-compat.apply()
-
 from distkd.errors import UserError  # noqa: E402
-from distkd.utils.cli import run_cli  # noqa: E402
+from distkd_cli.args import ArgumentParser  # noqa: E402
+from distkd_cli.run import run_cli  # noqa: E402
+
+
+def require_openmmlab() -> None:
+    """The torch-2.14 shims of :mod:`detection.compat`, or one line saying how to install the stack
+    (the options are parsed, and ``--help`` printed, without it)."""
+    from detection import compat
+
+    try:
+        compat.apply()
+    except ModuleNotFoundError as err:
+        raise UserError(f"the OpenMMLab stack is not installed (no module '{err.name or 'mmengine'}'): run "
+                        "bash tools/install_openmmlab.sh (see detection/README.md)") from None
+
+
+def cfg_options(values: list[str] | None) -> dict | None:
+    """``--cfg-options k=v ...`` as mmengine's ``DictAction`` reads them (lists, tuples, numbers)."""
+    if not values:
+        return None
+    from mmengine.config import DictAction
+
+    for item in values:
+        if "=" not in item:
+            raise UserError(f"--cfg-options takes key=value pairs, got '{item}' (e.g. randomness.seed=0)")
+    namespace = argparse.Namespace()
+    DictAction(option_strings=["--cfg-options"], dest="cfg_options")(None, namespace, values)
+    return namespace.cfg_options
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from mmengine.config import DictAction
-
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p = ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("config", help="mmengine config, e.g. configs/detection/*.py")
     p.add_argument("--work-dir", help="folder for logs and checkpoints (default: work_dirs/<config name>)")
     p.add_argument("--teacher-ckpt", help="teacher weights (overrides the config's teacher_ckpt)")
     p.add_argument("--student-backbone-ckpt", help="student backbone ImageNet weights (overrides the config's)")
     p.add_argument("--resume", nargs="?", const="auto", help="resume from CHECKPOINT, or the latest in work-dir")
     p.add_argument("--amp", action="store_true", help="mixed precision (AmpOptimWrapper)")
-    p.add_argument("--cfg-options", nargs="+", action=DictAction, help="override config keys: key=value")
+    p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override config keys: key=value")
     p.add_argument("--emulate-gpus", type=int, default=None, metavar="N",
                    help="train as N GPUs of the config's batch per GPU: N / processes iterations accumulated per "
                         "optimizer step (accumulative_counts), iteration-counted schedules stretched to match "
@@ -50,6 +71,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
+    require_openmmlab()
+    args.cfg_options = cfg_options(args.cfg_options)
     return args
 
 
@@ -138,10 +161,10 @@ def cpu_distributed(cfg) -> None:
 
 
 def main(argv: list[str] | None = None):
+    args = parse_args(argv)
     import detection.plugin  # noqa: F401  (registers losses, algorithms, hooks)
     from detection.checkpoints import check_weight_files
 
-    args = parse_args(argv)
     cfg = build_config(args)
     check_weight_files(cfg)
     cpu_distributed(cfg)
@@ -154,4 +177,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    run_cli(main)
+    run_cli(main, fast_exit=True)

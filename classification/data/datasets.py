@@ -199,8 +199,12 @@ def build_dataset(name: str, root: str | None, split: str, transform: Transform 
         download_cifar(root, name, offline)
     elif download:
         raise UserError(f"--download fetches cifar10 / cifar100 only; prepare '{name}' as README: Preparing datasets")
+    if Path(root).is_file():
+        raise UserError(f"--data-path '{root}' is a file, not a folder: pass the folder holding the dataset "
+                        f"(dataset '{name}'; layouts: README.md, Preparing datasets)")
     if not Path(root).is_dir():
-        raise UserError(f"--data-path '{root}' does not exist (dataset '{name}')")
+        raise UserError(f"--data-path '{root}' does not exist (dataset '{name}'): pass the dataset's folder "
+                        "(layouts: README.md, Preparing datasets)")
     if name == "imagenet":
         return imagenet(root, split, transform)
     if name in _CIFAR:

@@ -1,7 +1,9 @@
 """Model names of the paper's command line -> models.
 
-- ``tv_<name>``: torchvision (``tv_resnet18/34/50/101/152``, ``tv_mobilenet_v2``, ...);
-- ``timm_<name>``: any timm model (``timm_resnet50``, ``timm_tf_efficientnet_b0``, ...);
+- ``tv_<name>``: torchvision (``tv_resnet18/34/50/101/152``, ``tv_mobilenet_v2``, ...); pretrained,
+  the paper's ``IMAGENET1K_V1`` weights, or the version the name gives: ``tv_resnet50.IMAGENET1K_V2``;
+- ``timm_<name>``: any timm model (``timm_resnet50``, ``timm_tf_efficientnet_b0``, ...), with timm's
+  pretrained tags (``timm_resnet50.a1_in1k``);
 - everything registered in :data:`MODELS` (``mobilenet_v1`` and the CIFAR family ``cifar_*``).
 
 ``pretrained=True`` loads the torchvision / timm weights: from the local cache when there, else
@@ -39,13 +41,44 @@ def model_names() -> list[str]:
     return MODELS.names()
 
 
-def _torchvision(name: str, num_classes: int, pretrained: bool, offline: bool = False, **kwargs: Any) -> nn.Module:
+TEACHER_INSTEAD = "pass the weights with --teacher-ckpt PATH"
+STUDENT_INSTEAD = "drop --pretrained (or start from a weight file: --initial-checkpoint PATH)"
+
+
+def split_tv_name(name: str) -> tuple[str, str | None]:
+    """``tv_resnet50.IMAGENET1K_V2`` -> (``resnet50``, ``IMAGENET1K_V2``); no version -> None."""
+    arch, _, version = name[len(_TV_PREFIX):].partition(".")
+    return arch, version or None
+
+
+def tv_weights(name: str) -> Any:
+    """The torchvision weights a ``tv_*`` name loads: the version it names (``.IMAGENET1K_V2``,
+    ``.DEFAULT``), else the paper's ``IMAGENET1K_V1`` where it exists."""
     import torchvision
 
-    arch = name[len(_TV_PREFIX):]
+    arch, version = split_tv_name(name)
+    try:
+        enum = torchvision.models.get_model_weights(arch)
+    except (KeyError, ValueError):
+        raise UserError(f"torchvision publishes no weights for '{name}'; train it from scratch") from None
+    if version is None:
+        return _paper_weights(enum)
+    if version not in enum.__members__:
+        close = difflib.get_close_matches(version, list(enum.__members__), n=1)
+        hint = f" (did you mean: {close[0]}?)" if close else ""
+        raise UserError(f"unknown weight version '{version}' of tv_{arch}{hint}; choose from "
+                        f"{', '.join(enum.__members__)}")
+    return enum[version]
+
+
+def _torchvision(name: str, num_classes: int, pretrained: bool, offline: bool = False,
+                 instead: str = TEACHER_INSTEAD, **kwargs: Any) -> nn.Module:
+    import torchvision
+
+    arch, _ = split_tv_name(name)
     if not pretrained:
         return torchvision.models.get_model(arch, weights=None, num_classes=num_classes, **kwargs)
-    weights = _paper_weights(torchvision.models.get_model_weights(arch))
+    weights = tv_weights(name)
     if weights.meta.get("categories") and len(weights.meta["categories"]) != num_classes:
         raise UserError(
             f"pretrained weights of '{name}' have {len(weights.meta['categories'])} classes, "
@@ -55,13 +88,13 @@ def _torchvision(name: str, num_classes: int, pretrained: bool, offline: bool = 
     filename = weights.url.rsplit("/", 1)[-1]
     cache = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
     if os.path.isfile(cache) or is_offline(offline):
-        load_weights(model, _cached_file(name, filename), f"pretrained weights of '{name}'")
+        load_weights(model, _cached_file(name, filename, instead), f"pretrained weights of '{name}'")
         return model
     try:  # torchvision's own download: progress bar, hash prefix of the file name checked
         state = weights.get_state_dict(progress=True, check_hash=True)
     except Exception as err:  # urllib, hash and unpickling errors all mean: no usable file
         raise UserError(f"could not download the pretrained weights of '{name}' from {weights.url} ({err}); "
-                        f"fetch the file by hand and place it at '{cache}', or pass --teacher-ckpt PATH") from None
+                        f"fetch the file by hand and place it at '{cache}', or {instead}") from None
     model.load_state_dict(state)
     return model
 
@@ -72,18 +105,19 @@ def _paper_weights(weights_enum: Any) -> Any:
     return weights_enum.__members__.get("IMAGENET1K_V1", weights_enum.DEFAULT)
 
 
-def _cached_file(name: str, filename: str) -> str:
+def _cached_file(name: str, filename: str, instead: str = TEACHER_INSTEAD) -> str:
     """Path of a torchvision weight file in the torch hub cache; never downloads."""
     cache = os.path.join(torch.hub.get_dir(), "checkpoints", filename)
     if not os.path.isfile(cache):
         raise UserError(
             f"pretrained weights for '{name}' are not in the local cache (expected '{cache}') and downloads are "
-            "off (--offline / HF_HUB_OFFLINE); place the file there, run online, or pass --teacher-ckpt PATH"
+            f"off (--offline / HF_HUB_OFFLINE); place the file there, run online, or {instead}"
         )
     return cache
 
 
-def _timm(name: str, num_classes: int, pretrained: bool, offline: bool = False, **kwargs: Any) -> nn.Module:
+def _timm(name: str, num_classes: int, pretrained: bool, offline: bool = False, instead: str = TEACHER_INSTEAD,
+          **kwargs: Any) -> nn.Module:
     import timm
 
     arch = name[len(_TIMM_PREFIX):]
@@ -94,7 +128,7 @@ def _timm(name: str, num_classes: int, pretrained: bool, offline: bool = False, 
         if local is None:
             raise UserError(
                 f"pretrained weights for '{name}' are not in the local timm/Hugging Face cache and downloads are off "
-                "(--offline / HF_HUB_OFFLINE); run online once, or pass the weights with --teacher-ckpt PATH"
+                f"(--offline / HF_HUB_OFFLINE); run online once, or {instead}"
             )
         kwargs["pretrained_cfg_overlay"] = {"file": local}
     try:  # online: timm downloads through the Hugging Face hub (progress bar, cache) when not cached
@@ -102,7 +136,7 @@ def _timm(name: str, num_classes: int, pretrained: bool, offline: bool = False, 
     except Exception as err:  # timm / huggingface_hub raise many kinds on network and cache errors
         raise UserError(
             f"could not load the pretrained weights of '{name}' ({type(err).__name__}: {str(err)[:200]}); "
-            "check the connection (or run with --offline once they are cached), or pass --teacher-ckpt PATH"
+            f"check the connection (or run with --offline once they are cached), or {instead}"
         ) from None
 
 
@@ -134,9 +168,11 @@ def check_model_name(name: str) -> None:
     if name.startswith(_TV_PREFIX):
         import torchvision
 
-        arch = name[len(_TV_PREFIX):]
+        arch, version = split_tv_name(name)
         available = torchvision.models.list_models(module=torchvision.models)
         if arch in available:
+            if version is not None:
+                tv_weights(name)  # the version exists
             return
         close = difflib.get_close_matches(arch, available, n=3)
         hint = f" Did you mean: {', '.join(_TV_PREFIX + c for c in close)}?" if close else ""
@@ -179,14 +215,14 @@ def list_models(pattern: str = "") -> list[str]:
 
 
 def build_model(name: str, num_classes: int, pretrained: bool = False, offline: bool = False,
-                **kwargs: Any) -> nn.Module:
+                instead: str = TEACHER_INSTEAD, **kwargs: Any) -> nn.Module:
     """Build a model by its command-line name with ``num_classes`` outputs; ``pretrained`` loads the
     torchvision / timm weights (downloaded on first use unless ``offline``)."""
     check_model_name(name)
     if name.startswith(_TV_PREFIX):
-        return _torchvision(name, num_classes, pretrained, offline, **kwargs)
+        return _torchvision(name, num_classes, pretrained, offline, instead, **kwargs)
     if name.startswith(_TIMM_PREFIX):
-        return _timm(name, num_classes, pretrained, offline, **kwargs)
+        return _timm(name, num_classes, pretrained, offline, instead, **kwargs)
     if pretrained:
-        raise UserError(f"no pretrained weights exist for '{name}'; pass a checkpoint with --teacher-ckpt PATH")
+        raise UserError(f"no pretrained weights exist for '{name}'; {instead}")
     return MODELS.get(name)(num_classes=num_classes, **kwargs)

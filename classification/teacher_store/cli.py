@@ -1,18 +1,20 @@
 """``tools/build_teacher_store.py``: options and main (the tool's docstring has the examples)."""
 from __future__ import annotations
 
-import argparse
 import os
+import re
 import sys
 import time
 
 import torch
 
 from distkd.errors import UserError
+from distkd.utils.config import close_matches
+from distkd_cli.args import ArgumentParser
 
 
 def store_options(argv):
-    p = argparse.ArgumentParser(description="Store a teacher's outputs under replayable views", add_help=False)
+    p = ArgumentParser(description="Store a teacher's outputs under replayable views", add_help=False)
     p.add_argument("--out", help="folder of the store (created; resumed if it holds an unfinished build)")
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--views", type=int, default=None, help="views drawn per image (default 8)")
@@ -46,7 +48,14 @@ def main(argv=None) -> None:
         return
     if not own.out:
         raise UserError("--out DIR is required: the folder of the store")
-    args = parse_args(rest)
+    try:
+        args = parse_args(rest)
+    except UserError as err:  # a typo of one of the store's own options: suggest those too
+        typo = re.match(r"unknown option '(--[\w-]+)'", str(err))
+        close = close_matches(typo.group(1), parser.long_options()) if typo else ""
+        if close:
+            raise UserError(f"unknown option '{typo.group(1)}'{close}; --help lists the options") from None
+        raise
     if not args.teacher_model:
         raise UserError("no teacher: pass --teacher-model NAME (and --teacher-ckpt PATH for your own weights)")
     if mixup_active(args):

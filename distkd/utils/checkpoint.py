@@ -70,15 +70,31 @@ def describe_file(path: Path) -> str:
     return "binary data of an unknown format"
 
 
+def check_checkpoint_file(path: str | os.PathLike, what: str = "checkpoint") -> Path:
+    """Fail early, with what the file is, unless ``path`` looks like a file of ``torch.save`` (a zip
+    archive, or a legacy pickle). Reads the first bytes only."""
+    path = Path(path)
+    if path.is_dir():
+        raise UserError(f"{what} '{path}' is a folder: pass the checkpoint file in it (e.g. {path / 'last.pth'})")
+    if not path.is_file():
+        raise UserError(f"{what} not found: expected a file at '{path}'")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK\x03\x04") or head[:1] == b"\x80":
+        return path
+    kind = describe_file(path)
+    if path.suffix.lower() in (".yaml", ".yml"):
+        kind += " (a YAML config? configs go to -c CONFIG)"
+    raise UserError(f"{what} '{path}' is not a PyTorch checkpoint: it is {kind}; {EXPECTED}")
+
+
 def safe_load(path: str | os.PathLike, what: str = "checkpoint") -> Any:
     """``torch.load(weights_only=True)`` with one-line errors for missing, foreign or unsafe files.
 
     The errors say what the file is and what was expected; they never pass on torch's advice to
     load with ``weights_only=False`` (wrong for a foreign file, dangerous for a hostile one).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"{what} not found: expected a file at '{path}'")
+    path = check_checkpoint_file(path, what)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # zip/pickle readers raise many kinds on foreign files

@@ -63,13 +63,35 @@ def kd_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dic
     return {**key_value_pairs(from_config), **given}
 
 
+def close_matches(word: str, candidates: Collection[str], n: int = 3) -> str:
+    """`` (did you mean: a, b?)`` or an empty string."""
+    close = difflib.get_close_matches(word, sorted(candidates), n=n, cutoff=0.75)
+    if not close and word.startswith("--"):  # a prefix of an option: --epoch for --epochs
+        close = [c for c in sorted(candidates) if c.startswith(word)][:n]
+    return f" (did you mean: {', '.join(close)}?)" if close else ""
+
+
+class _PreParser(argparse.ArgumentParser):  # reads -c alone, with one-line errors
+    def error(self, message: str):
+        raise UserError(f"{message}; -c takes the YAML file of the options")
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """A YAML mapping of option: value, with one-line errors."""
+    return load_yaml_with_lines(path)[0]
+
+
+def load_yaml_with_lines(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """A YAML mapping of option: value and the line (1-based) of each top-level key."""
     path = Path(path)
+    if path.is_dir():
+        raise UserError(f"config '{path}' is a folder: pass a YAML file, e.g. configs/digits.yaml")
     if not path.is_file():
         raise UserError(f"config file not found: '{path}'")
+    text = path.read_text()
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(text) or {}
+        node = yaml.compose(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -77,7 +99,39 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         raise UserError(f"YAML syntax error in '{path}'{where}: {problem}") from None
     if not isinstance(data, dict):
         raise UserError(f"config '{path}' must be a mapping of option: value, got {type(data).__name__}")
-    return data
+    lines = {}
+    if isinstance(node, yaml.MappingNode):
+        lines = {str(key.value): key.start_mark.line + 1 for key, _ in node.value if hasattr(key, "value")}
+    return data, lines
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number"}
+
+
+def check_yaml_value(action: argparse.Action, value: Any, key: str, where: str) -> str | None:
+    """Why ``value`` of ``key`` (YAML at ``where``) is not a valid value of ``action``; None if it is."""
+    bad = f"key '{key}' in config {where}:"
+    if value is None:
+        return None
+    if action.nargs == 0:  # a flag
+        return None if isinstance(value, bool) else f"{bad} expected true or false, got {value!r}"
+    items = value if action.nargs in ("+", "*") or isinstance(action.nargs, int) else [value]
+    items = items if isinstance(items, (list, tuple)) else [items]
+    if isinstance(action.nargs, int) and len(items) != action.nargs:
+        return f"{bad} expected a list of {action.nargs} values, got {value!r}"
+    for item in items:
+        if action.type in (int, float):
+            try:
+                ok = not isinstance(item, (bool, list, dict)) and action.type(item) == float(item)
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                return f"{bad} expected {_TYPE_NAMES[action.type]}, got {item!r}"
+        if action.choices is not None and item not in action.choices:
+            return (f"invalid value '{item}' for '{key}' in config {where}"
+                    f"{close_matches(str(item), [str(c) for c in action.choices])}; "
+                    f"choose from {', '.join(map(str, action.choices))}")
+    return None
 
 
 def option_names(parser: argparse.ArgumentParser) -> dict[str, str]:
@@ -110,19 +164,25 @@ def parse_with_config(parser: argparse.ArgumentParser, argv: Sequence[str] | Non
     of other tools' options that a config may hold and this parser ignores (e.g. training-only keys
     in a config given to the evaluation tool)."""
     argv = dashed(sys.argv[1:] if argv is None else argv)
-    pre = argparse.ArgumentParser(add_help=False)
+    pre = _PreParser(add_help=False, allow_abbrev=False)
     pre.add_argument("-c", "--config", default=None)
     config = pre.parse_known_args(argv)[0].config
     if config:
         names, defaults = option_names(parser), {}
-        for key, value in load_yaml(config).items():
+        actions = {action.dest: action for action in parser._actions}
+        data, lines = load_yaml_with_lines(config)
+        for key, value in data.items():
             name = str(key).replace("-", "_")
+            where = f"'{config}', line {lines[str(key)]}" if str(key) in lines else f"'{config}'"
             if name in names:
+                problem = check_yaml_value(actions[names[name]], value, str(key), where)
+                if problem:
+                    raise UserError(problem)
                 defaults[names[name]] = value
             elif name not in known:
-                close = difflib.get_close_matches(name, sorted({*names, *known}), n=3)
-                hint = f" (did you mean: {', '.join(close)}?)" if close else ""
-                raise UserError(f"unknown key '{key}' in config '{config}'{hint}")
+                hint = close_matches(name, sorted({*names, *known}))
+                raise UserError(f"unknown key '{key}' in config {where}{hint}; "
+                                "'--help' lists the options (a key is an option name without the dashes)")
         parser.set_defaults(**defaults)
     args = parser.parse_args(argv)
     for action in parser._actions:  # argparse does not check YAML-given defaults against choices

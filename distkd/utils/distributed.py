@@ -86,7 +86,8 @@ def raise_if_peer_failed(err: BaseException, rank: int) -> None:
     own = not _is_collective_error(err)
     try:
         if own:
-            _STORE.compare_set(_FAILED_KEY, "", f"{rank}|{type(err).__name__}: {' '.join(str(err).split())[:200]}")
+            text = " ".join(str(err).split())[:1000 if isinstance(err, UserError) else 200]
+            _STORE.compare_set(_FAILED_KEY, "", f"{rank}|{type(err).__name__}: {text}")
         if rank != 0 or (own and rank == 0):
             return
         for _ in range(50):  # the failing rank writes before its sockets close; allow for slow file systems
@@ -99,6 +100,8 @@ def raise_if_peer_failed(err: BaseException, rank: int) -> None:
             failed, reason = "another rank", "exited or was killed; torchrun's summary names it"
     except Exception:  # the store went down with its host: name no rank
         failed, reason = "another rank", "exited or was killed; torchrun's summary names it"
+    if reason.startswith("UserError: "):  # bad input seen by that rank alone: its own one line
+        raise UserError(f"{reason[len('UserError: '):]} (on {failed})") from err
     raise RankFailed(f"{failed} failed ({reason}); this rank stops too, last.pth is the last complete "
                      "checkpoint: fix the cause and continue with --resume auto") from err
 

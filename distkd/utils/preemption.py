@@ -52,11 +52,12 @@ class PreemptionGuard:
         """This process received a signal (no communication)."""
         return self.received is not None
 
-    def agreed(self, iteration: int) -> bool:
-        """Whether to stop after ``iteration``; every rank calls this after the same iterations."""
+    def agreed(self, iteration: int, epoch_end: bool = False) -> bool:
+        """Whether to stop after ``iteration``; every rank calls this after the same iterations (and
+        agrees at each epoch's end too: an epoch shorter than AGREE_EVERY iterations would never stop)."""
         if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return self.requested()
-        if iteration % AGREE_EVERY:
+        if iteration % AGREE_EVERY and not epoch_end:
             return False
         flag = torch.tensor([float(self.requested())], device=self.device)
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)

@@ -130,6 +130,8 @@ class Cityscapes(Dataset):
         transform: Callable | None = None,
     ) -> None:
         root = Path(root)
+        if root.is_file():
+            raise UserError(f"--data-path '{root}' is a file, not a folder: pass the Cityscapes root ({_LAYOUT_HINT})")
         if not root.is_dir():
             raise UserError(f"Cityscapes root not found: expected a folder at '{root}' ({_LAYOUT_HINT})")
         self.with_labels = split != "test"

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 GPUS=${GPUS:-8}
 DATA=${DATA:-data/cityscapes}
 CKPTS=${CKPTS:-ckpts}
-torchrun --nproc_per_node "$GPUS" tools/test_seg.py \
+sh tools/torchrun.sh "$GPUS" tools/test_seg.py \
     --model deeplabv3 --backbone resnet101_v1s \
     --checkpoint "$CKPTS/deeplabv3_resnet101_citys_best_model.pth" \
     --data-path "$DATA" --split val "$@"

@@ -5,7 +5,9 @@
 # Usage: MODEL=deeplabv3 CKPT=work_dirs/seg/dist_dv3-r101_dv3-r18/best.pth [BACKBONE=resnet18_v1s] \
 #        GPUS=8 bash segmentation/train_scripts/test_seg.sh [extra test_seg.py options]
 set -euo pipefail
+fail() { echo "error: $*" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
+[ -n "${CKPT:-}" ] || fail "set CKPT to the checkpoint to evaluate, e.g. CKPT=work_dirs/seg/dist_dv3-r101_dv3-r18/best.pth"
 GPUS=${GPUS:-8}
 SPLIT=${SPLIT:-val}
 read -r -a scales <<< "${SCALES:-1.0}"
@@ -13,7 +15,7 @@ extra=()
 if [ "${FLIP:-0}" = 1 ]; then extra+=(--flip); fi
 if [ -n "${BACKBONE:-}" ]; then extra+=(--backbone "$BACKBONE"); fi
 if [ "$SPLIT" = test ]; then extra+=(--save-pred "${PRED_DIR:-work_dirs/seg/test_pred}"); fi
-torchrun --nproc_per_node "$GPUS" tools/test_seg.py \
+sh tools/torchrun.sh "$GPUS" tools/test_seg.py \
     --model "${MODEL:-deeplabv3}" \
-    --checkpoint "${CKPT:?set CKPT to a checkpoint}" \
+    --checkpoint "$CKPT" \
     --data-path "${DATA:-data/cityscapes}" --split "$SPLIT" --scales "${scales[@]}" "${extra[@]}" "$@"

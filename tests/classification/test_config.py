@@ -112,3 +112,14 @@ def test_unknown_model_message_is_short_and_points_to_the_list(capsys):
         check_model_name("cifar_resnt8")
     message = str(err.value)
     assert "Did you mean: cifar_resnet8" in message and "--list-models" in message and len(message) < 200
+
+
+def test_step_schedule_without_decay_rate_decays_by_a_tenth(tmp_path):
+    from classification.config import fill_defaults
+
+    assert parse_args([]).decay_rate is None  # the original's (missing) default, as parsed
+    assert fill_defaults(parse_args(["--model", "cifar_resnet8"])).decay_rate == 0.1  # timm's / torchvision's
+    assert fill_defaults(parse_args(["--dr", "0.5"])).decay_rate == 0.5
+    for name in ("resnet_dist", "dist_b2", "dist_cifar"):  # the paper's YAML files keep their own value
+        args = fill_defaults(parse_args(["-c", str(CONFIGS / "strategies/distill" / f"{name}.yaml")]))
+        assert args.decay_rate == {"dist_b2": 0.97}.get(name, 0.1)

@@ -10,7 +10,7 @@ import torch
 from classification.train import main
 from distkd.utils.preemption import PREEMPTED_EXIT_CODE
 from tests.classification.test_reliability import QUICK, _spawn, same_weights, wait_paused
-from tests.conftest import write_image
+from tests.conftest import HANG_GUARD_S, write_image
 
 AUGMENT = ["--aa", "rand-m9-mstd0.5", "--reprob", "0.25", "--mixup", "0.2", "--cutmix", "1.0"]
 
@@ -58,7 +58,7 @@ def test_sigterm_mid_epoch_saves_exits_75_and_resumes_exactly(tmp_path, folder):
     stopped = _spawn(tmp_path, "stopped", *run, pause_at="1:4")
     wait_paused(tmp_path, "stopped", stopped)
     stopped.send_signal(signal.SIGTERM)
-    assert stopped.wait(timeout=120) == PREEMPTED_EXIT_CODE
+    assert stopped.wait(timeout=HANG_GUARD_S) == PREEMPTED_EXIT_CODE
     assert "pre-empted: SIGTERM received" in stopped.stderr.read()
     ckpt = torch.load(tmp_path / "stopped" / "last.pth", weights_only=True)
     assert (ckpt["position"]["epoch"], ckpt["position"]["iteration"]) == (1, 4)

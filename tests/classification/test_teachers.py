@@ -68,7 +68,7 @@ def test_connection_refused_says_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(UserError, match="fetch https://github.com/hunto/DIST_KD/releases/download/v0.0.2/"
                                         "cifar_ckpts.zip by hand"):
         get_cifar100_teachers(tmp_path / "ckpt")
-    assert not any((tmp_path / "ckpt" / "cifar100").iterdir())
+    assert not (tmp_path / "ckpt").exists()  # nothing left behind, not even an empty folder
 
 
 def test_archive_without_a_teacher_lists_its_files(tmp_path, monkeypatch):

@@ -1,6 +1,7 @@
 """End-to-end runs of the trainer on the bundled digits data (tiny CIFAR ResNets, a few iterations)."""
 import csv
 import os
+import re
 import subprocess
 import sys
 
@@ -41,6 +42,13 @@ def test_plain_run_writes_the_experiment_folder(tmp_path):
     assert len(rows) == 1 and float(rows[0]["val_top1"]) == pytest.approx(stats["top1"])
     ckpt = torch.load(exp / "last.pth", weights_only=True)
     assert ckpt["model"].keys() == build_model("cifar_resnet8", 10).state_dict().keys()
+
+
+def test_log_lines_carry_throughput_and_the_time_left(tmp_path):
+    train(tmp_path, "speed", "--model", "cifar_resnet8", "--epochs", "2")
+    lines = [line for line in (tmp_path / "speed" / "log.txt").read_text().splitlines() if " [3/3] " in line]
+    assert re.search(r"epoch 0 \[3/3\] .* \| [\d,]+ img/s, epoch 0:00:00 left, run \d+:\d\d:\d\d left$", lines[0])
+    assert re.search(r"epoch 1 \[3/3\] .* \| [\d,]+ img/s, epoch 0:00:00 left$", lines[1])  # the last epoch
 
 
 @pytest.mark.parametrize("kd", ["dist", "kdt4", "mse"])
@@ -136,16 +144,33 @@ def test_evaluation_tool_reproduces_the_validation_accuracy(tmp_path):
 
 
 @pytest.mark.slow
-def test_demo_runs_end_to_end_at_reduced_size(tmp_path):
-    from classification.demo import main as demo_main
+def test_demo_runs_end_to_end_reproducibly_resumes_and_never_deletes_silently(tmp_path, monkeypatch):
+    import classification.demo as demo
 
-    table = demo_main(["--epochs", "1", "--student-epochs", "1", "--seeds", "2", "--max-iters-per-epoch", "2",
-                       "--output", str(tmp_path), "--teacher", "cifar_resnet14", "--student", "cifar_resnet8"])
+    small = ["--epochs", "1", "--student-epochs", "1", "--seeds", "2", "--max-iters-per-epoch", "2",
+             "--output", str(tmp_path), "--teacher", "cifar_resnet14", "--student", "cifar_resnet8"]
+    real_train = demo.train_main
+
+    def interrupted_at_the_kd_students(argv):
+        if "student_kd_s0" in argv:
+            raise KeyboardInterrupt
+        return real_train(argv)
+
+    monkeypatch.setattr(demo, "train_main", interrupted_at_the_kd_students)
+    with pytest.raises(KeyboardInterrupt):  # Ctrl-C during the first KD student
+        demo.main(small)
+    monkeypatch.setattr(demo, "train_main", real_train)
+    with pytest.raises(UserError, match="holds an earlier demo .* --resume auto, start again with --overwrite"):
+        demo.main(small)  # never started over silently
+    table = demo.main(small + ["--resume", "auto"])  # continues: the teacher and baselines are kept
     assert len(table.splitlines()) == 6  # header, rule, teacher + 3 students
     assert all(line.endswith("| 2 |") for line in table.splitlines()[3:])  # mean ± std over 2 seeds
     assert (tmp_path / "student_dist_s1" / "teacher.yaml").is_file()
     assert (tmp_path / "demo_results.png").stat().st_size > 1000
     assert (tmp_path / "demo_results.md").read_text().strip() == table
+    with pytest.raises(UserError, match="was started with other options .*epochs 1 -> 2"):
+        demo.main([*small, "--resume", "auto", "--student-epochs", "2"])
+    assert demo.main(small + ["--overwrite"]) == table  # from scratch: the same table, digit for digit
 
 
 def test_model_ema_is_validated_and_ranks_the_best_checkpoint(tmp_path):
@@ -155,3 +180,29 @@ def test_model_ema_is_validated_and_ranks_the_best_checkpoint(tmp_path):
     assert stats["best_top1"] == pytest.approx(float(rows[0]["val_top1_ema"]))
     ckpt = torch.load(tmp_path / "ema" / "best.pth", weights_only=True)
     assert ckpt["model_ema"].keys() == ckpt["model"].keys()
+
+
+def test_initial_checkpoint_starts_the_student_from_weights_without_resuming(tmp_path, teacher_ckpt):
+    from classification.config import parse_args
+    from classification.train import build_student
+
+    args = parse_args(["--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt])
+    student = build_student(args, 10)
+    saved = torch.load(teacher_ckpt, weights_only=True)["model"]
+    assert all(torch.equal(v, student.state_dict()[k]) for k, v in saved.items())
+    stats = train(tmp_path, "init", "--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt)
+    assert yaml.safe_load((tmp_path / "init" / "args.yaml").read_text())["initial_checkpoint"] == teacher_ckpt
+    assert stats["best_top1"] >= 0
+    with pytest.raises(UserError, match="does not match the model"):
+        train(tmp_path, "other", "--model", "cifar_resnet8", "--initial-checkpoint", teacher_ckpt)
+    with pytest.raises(UserError, match="keep one"):
+        train(tmp_path, "both", "--model", "tv_resnet18", "--pretrained", "--initial-checkpoint", teacher_ckpt)
+    with pytest.raises(UserError, match="initial checkpoint not found"):
+        train(tmp_path, "none", "--model", "cifar_resnet8", "--initial-checkpoint", str(tmp_path / "nope.pth"))
+
+
+def test_sync_bn_is_off_by_default_and_a_no_op_in_one_process(tmp_path):
+    from classification.config import parse_args
+
+    assert parse_args([]).sync_bn is False  # the paper's recipes: BatchNorm statistics per GPU
+    assert train(tmp_path, "sbn", "--model", "cifar_resnet8", "--sync-bn")["best_top1"] >= 0

@@ -1,4 +1,5 @@
 """--run: commands run in order, finished experiments are skipped, the first failure stops the sweep."""
+import runpy
 import sys
 from pathlib import Path
 
@@ -7,6 +8,7 @@ import pytest
 from distkd.errors import UserError
 from reproduce.paper import DIGITS_ROW
 from reproduce.sweep import Job, run_jobs, short_name
+from tests.conftest import ROOT as ROOT_DIR
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_runs import write_run  # noqa: E402
@@ -52,3 +54,23 @@ def test_missing_config_or_script_stops_before_anything_runs(tmp_path):
               "configs/digits.yaml", (), str(tmp_path / "x"))
     with pytest.raises(UserError, match="missing configs/digits.yaml, tools/train.py"):
         run_jobs([job], cwd=tmp_path)
+
+
+def test_a_run_started_with_other_options_is_named_with_what_to_do(tmp_path):
+    import yaml
+
+    from classification.config import fill_defaults, parse_args
+    from reproduce.sweep import changed_options
+
+    command = ["-c", str(ROOT_DIR / "configs/digits.yaml"), "--model", "cifar_resnet8", "--epochs", "3"]
+    job = Job("e", "baseline", DIGITS_ROW, 0, ("python", "tools/train.py", *command), None, (), str(tmp_path / "e"))
+    options_of = runpy.run_path(str(ROOT_DIR / "tools" / "reproduce.py"))["trainer_options"]
+    assert changed_options(job, options_of=options_of) == []  # nothing started yet
+    (tmp_path / "e").mkdir()
+    earlier = vars(fill_defaults(parse_args([*command[:-1], "2", "--output", "elsewhere", "--workers", "9"])))
+    (tmp_path / "e" / "args.yaml").write_text(yaml.safe_dump(earlier))
+    # where it wrote and how many workers: the same experiment
+    assert changed_options(job, options_of=options_of) == ["epochs 2 -> 3"]
+    with pytest.raises(UserError, match=r"1 experiment\(s\) were started with other options .*\(e: epochs 2 -> 3\);"
+                                        r" add --rerun-changed .* --output DIR"):
+        run_jobs([job], cwd=ROOT_DIR, options_of=options_of)

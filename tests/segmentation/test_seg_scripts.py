@@ -30,16 +30,19 @@ EXPLICIT = ("--student-backbone", "--input-format", "--weight-decay", "--val-int
 
 
 def run_script(script: Path, tmp_path: Path, **env_extra: str) -> list[str]:
-    fake = tmp_path / "bin" / "torchrun"
+    """The command the script launches: tools/torchrun.sh runs $PYTHON -m distkd_cli.launch
+    [torchrun options] TOOL [options], with a stand-in $PYTHON that records its arguments."""
+    fake = tmp_path / "bin" / "python"
     fake.parent.mkdir(exist_ok=True)
     fake.write_text('#!/usr/bin/env bash\nprintf "%s\\n" "$@" > "$ARGS_OUT"\n')
     fake.chmod(0o755)
     out = tmp_path / "args.txt"
-    env = dict(os.environ, PATH=f"{fake.parent}:{os.environ['PATH']}", ARGS_OUT=str(out), GPUS="4", **env_extra)
+    env = dict(os.environ, PYTHON=str(fake), ARGS_OUT=str(out), GPUS="4", **env_extra)
     subprocess.run(["bash", str(script)], env=env, check=True, timeout=60)
     args = out.read_text().splitlines()
-    assert args[:2] == ["--nproc_per_node", "4"]
-    return args[2:]
+    assert args[:2] == ["-m", "distkd_cli.launch"]
+    assert args[args.index("--nproc_per_node") + 1] == "4"
+    return args[args.index("--master_port") + 2:]
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])

@@ -1,6 +1,7 @@
 """The trainer end to end on a tiny Cityscapes tree: KD iterations, resume, refusals, 2-process gloo."""
 import csv
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from segmentation import test as seg_test
 from segmentation.datasets.cityscapes import TRAIN_ID_TO_LABEL_ID
 from segmentation.models import build_segmentor
 from segmentation.train import main
+from tests.conftest import HANG_GUARD_S
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-progress", "--log-interval", "1",
@@ -50,6 +52,8 @@ def test_kd_iterations_decrease_dist(cityscapes, tmp_path, teacher_ckpt):
     assert list((save / "tb").glob("events.out.tfevents.*"))
     for name in ("args.yaml", "last.pth", "best.pth", "log.txt"):
         assert (save / name).is_file()
+    log = (save / "log.txt").read_text()
+    assert re.search(r"iteration 7/8 lr \S+ loss .* \| [\d,]+ img/s, run 0:\d\d:\d\d left", log), log
     state = safe_load(save / "last.pth")
     assert state["position"]["iteration"] == 8 and not any(k.startswith("teacher") for k in state["model"])
 
@@ -138,7 +142,7 @@ def test_sigterm_saves_exits_75_and_the_run_resumes_exactly(cityscapes, tmp_path
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=120) == PREEMPTED_EXIT_CODE
+    assert proc.wait(timeout=HANG_GUARD_S) == PREEMPTED_EXIT_CODE
     assert "pre-empted: SIGTERM received" in proc.stderr.read()
     assert safe_load(tmp_path / "split" / "last.pth")["position"]["iteration"] == 2
     main([*common, "--save-dir", str(tmp_path / "split"), "--resume"])

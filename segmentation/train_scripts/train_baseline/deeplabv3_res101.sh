@@ -9,7 +9,7 @@ cd "$(dirname "$0")/../../.."
 GPUS=${GPUS:-8}
 DATA=${DATA:-data/cityscapes}
 CKPTS=${CKPTS:-ckpts}
-torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
+sh tools/torchrun.sh "$GPUS" tools/train_seg.py \
     --student-model deeplabv3 --student-backbone resnet101_v1s \
     --student-pretrained-base "$CKPTS/resnet101-imagenet.pth" \
     --data-path "$DATA" --input-format paper --crop-size 512 1024 \

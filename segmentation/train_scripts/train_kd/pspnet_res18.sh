@@ -11,7 +11,7 @@ GPUS=${GPUS:-8}
 DATA=${DATA:-data/cityscapes}
 CKPTS=${CKPTS:-ckpts}
 TEACHER_CKPT=${TEACHER_CKPT:-$CKPTS/deeplabv3_resnet101_citys_best_model.pth}
-torchrun --nproc_per_node "$GPUS" tools/train_seg.py \
+sh tools/torchrun.sh "$GPUS" tools/train_seg.py \
     --teacher-model deeplabv3 --teacher-backbone resnet101_v1s \
     --teacher-ckpt "$TEACHER_CKPT" --teacher-input-format paper \
     --student-model psp --student-backbone resnet18_v1s \

@@ -45,3 +45,40 @@ def test_torchvision_weights_load_from_the_local_cache_only(tmp_path, monkeypatc
     torch.save(reference.state_dict(), tmp_path / "checkpoints" / filename)
     model = build_model("tv_resnet18", 1000, pretrained=True, offline=True)
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in reference.state_dict().items())
+
+
+def _cache(tmp_path, monkeypatch, weights) -> torch.nn.Module:
+    """``weights``' file in a local torch hub cache (random values), returned as the reference model."""
+    import torchvision
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    (tmp_path / "checkpoints").mkdir(exist_ok=True)
+    reference = torchvision.models.resnet18(num_classes=1000)
+    torch.save(reference.state_dict(), tmp_path / "checkpoints" / weights.url.rsplit("/", 1)[-1])
+    return reference
+
+
+def test_torchvision_weight_versions_by_name(tmp_path, monkeypatch):
+    """``tv_NAME`` loads the paper's IMAGENET1K_V1; ``tv_NAME.VERSION`` the version it names."""
+    import torchvision
+
+    from classification.models.factory import tv_weights
+
+    assert tv_weights("tv_resnet50") == torchvision.models.ResNet50_Weights.IMAGENET1K_V1  # not DEFAULT (V2)
+    assert tv_weights("tv_resnet50.IMAGENET1K_V2") == torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+    assert tv_weights("tv_resnet50.DEFAULT") == torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+    with pytest.raises(UserError, match=r"unknown weight version 'IMAGENET1K_V3' of tv_resnet50 \(did you mean: "
+                                        r"IMAGENET1K_V2\?\); choose from IMAGENET1K_V1, IMAGENET1K_V2, DEFAULT"):
+        build_model("tv_resnet50.IMAGENET1K_V3", 1000)
+    reference = _cache(tmp_path, monkeypatch, torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+    model = build_model("tv_resnet18.IMAGENET1K_V1", 1000, pretrained=True, offline=True)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in reference.state_dict().items())
+
+
+def test_student_pretrained_offline_says_drop_pretrained_not_teacher_ckpt(tmp_path, monkeypatch):
+    from classification.models.finetune import build_pretrained_model
+
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    with pytest.raises(UserError, match=r"drop --pretrained \(or start from a weight file: --initial-checkpoint") as e:
+        build_pretrained_model("tv_resnet18", 10, offline=True)
+    assert "--teacher-ckpt" not in str(e.value)

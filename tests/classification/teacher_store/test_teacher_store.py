@@ -29,7 +29,7 @@ from classification.train import main as train_main
 from distkd.errors import UserError
 from distkd.losses.dist_kd import dist_loss
 from distkd.utils.distributed import DistInfo
-from tests.conftest import ROOT, write_cifar
+from tests.conftest import HANG_GUARD_S, ROOT, write_cifar
 
 # The bound docs/teacher_store.md states for K = 20 of 100 classes on the peaked profile below.
 TOPK_LOSS_BOUND = 0.01
@@ -248,7 +248,7 @@ def test_a_build_killed_by_sigkill_mid_chunk_resumes_to_the_same_file_set(cifar,
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=60)
+    proc.wait(timeout=HANG_GUARD_S)
     killed = tmp_path / "killed"
     assert json.loads((killed / "progress.json").read_text())["done_chunks"] == [0, 1]
     build_main(opts + ["--out", str(killed)])
