@@ -1,6 +1,6 @@
 """Command-line options of the trainer (the paper's names) and YAML configs.
 
-YAML and precedence as both trainers (:mod:`distkd.utils.config`): built-in defaults < YAML file
+YAML and precedence as both trainers (:mod:`distkd_cli.config`): built-in defaults < YAML file
 given with ``-c`` < the command line.
 """
 from __future__ import annotations
@@ -9,8 +9,8 @@ import argparse
 from collections.abc import Sequence
 
 from distkd.errors import UserError
-from distkd.utils.config import add_experiment_options, add_kd_options, kd_options, option_names, parse_with_config
 from distkd_cli.args import ArgumentParser
+from distkd_cli.config import add_experiment_options, add_kd_options, kd_options, option_names, parse_with_config
 
 FOREIGN_OPTIONS = {  # options of the original's other projects (NAS, DBB, DyRep, EdgeNN): default only
     "model_config": "", "auxiliary": False, "auxiliary_weight": 0.4, "dbb": False, "dyrep": False,
@@ -23,9 +23,12 @@ DEFAULT_DECAY_RATE = 0.1  # timm's and torchvision's step decay; the original ha
 
 
 def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Values for options the original left without one: ``--decay-rate`` of a step schedule."""
+    """Values for options the original left without one: ``--decay-rate`` of a step schedule; and
+    ``--grad-accum-steps`` 1 when neither it nor ``--emulate-gpus`` is given (what the trainer records)."""
     if getattr(args, "sched", None) == "step" and getattr(args, "decay_rate", 0) is None:
         args.decay_rate = DEFAULT_DECAY_RATE
+    if getattr(args, "grad_accum_steps", 0) is None and getattr(args, "emulate_gpus", None) is None:
+        args.grad_accum_steps = 1
     return args
 
 

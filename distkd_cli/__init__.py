@@ -1,4 +1,5 @@
 """The command-line layer of ``tools/*.py`` and the launchers (not part of the library ``distkd``):
-``args`` (argparse with one-line errors and the closest names), ``run`` (the entry-point wrapper:
+``args`` (argparse with one-line errors and the closest names), ``config`` (the options both trainers
+share, ``-c`` YAML files and the ``kd`` options), ``run`` (the entry-point wrapper:
 one line and an exit code per outcome, a bounded exit), ``launch`` (torchrun printing a failure
 once) and ``progress`` (throughput and time left in the trainers' log lines)."""

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from typing import Any
 
 from distkd.errors import UserError
-from distkd.utils.config import close_matches
+from distkd_cli.config import close_matches
 
 _TYPE_NAMES = {int: "an integer", float: "a number"}
 

@@ -421,6 +421,9 @@ def changed_options(job: Job, cwd: str | Path = ".", options_of: OptionsOf | Non
     return [] if wanted is None else recorded_differences(Path(cwd) / job.output_dir, wanted)
 
 
+DERIVED = {"grad_accum_steps"}  # recorded as the trainer resolved it (from --emulate-gpus), unset on the command line
+
+
 def recorded_differences(folder: str | Path, wanted: dict[str, Any]) -> list[str]:
     """``['epochs 2 -> 3', ...]``: the options of ``wanted`` (a trainer's parsed options) that differ
     from those the run in ``folder`` recorded (``args.yaml``), leaving out :data:`SAME_EXPERIMENT`."""
@@ -430,7 +433,8 @@ def recorded_differences(folder: str | Path, wanted: dict[str, Any]) -> list[str
     recorded = yaml.safe_load(recorded_file.read_text()) or {}
     same = lambda value: yaml.safe_load(yaml.safe_dump(value))  # noqa: E731 - tuples/lists, ints/floats
     return [f"{key} {recorded[key]!r} -> {value!r}" for key, value in wanted.items()
-            if key not in SAME_EXPERIMENT and key in recorded and same(recorded[key]) != same(value)]
+            if key not in SAME_EXPERIMENT and key in recorded and same(recorded[key]) != same(value)
+            and not (value is None and key in DERIVED)]
 
 
 def run_jobs(jobs: Sequence[Job], cwd: str | Path = ".", rerun_changed: bool = False,

@@ -1,6 +1,6 @@
 """Options of the segmentation trainer and YAML configs, with the classification trainer's names.
 
-YAML and precedence as both trainers (:mod:`distkd.utils.config`): defaults < ``-c`` YAML < the
+YAML and precedence as both trainers (:mod:`distkd_cli.config`): defaults < ``-c`` YAML < the
 command line. The experiment options (``--output``, ``--experiment``, ``--resume``, ``--overwrite``,
 ``--log-interval``, ``--save-interval``) are the shared ones. Where the paper's segmentation
 trainer (``train_kd.py`` of hunto/DIST_KD) named a thing differently, its name is an accepted
@@ -26,8 +26,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from distkd.errors import UserError
-from distkd.utils.config import add_experiment_options, add_kd_options, kd_options, parse_with_config
 from distkd_cli.args import ArgumentParser
+from distkd_cli.config import add_experiment_options, add_kd_options, kd_options, parse_with_config
 from segmentation.datasets import INPUT_FORMATS
 
 DEFAULT_KD = "dist"  # the paper's method, beta = gamma = tau = 1

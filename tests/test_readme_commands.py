@@ -26,12 +26,16 @@ RUN = [
     "python tools/reproduce.py cifar100 --seeds 3",
     "python tools/report.py experiments",
     "python tools/reproduce.py cifar100 | head",
+    "python tools/reproduce.py imagenet_baseline --gpus 2",
+    "python tools/reproduce.py cifar100-methods --seeds 3",
+    "python tools/reproduce.py cifar100-methods --recipe published",
 ]
 # Why the others are not run here (each is parsed or checked elsewhere, see the test named).
 NOT_RUN = {
     "pip ": "installs packages (the set-up itself)",
     "python -m pytest": "the test suite itself",
     "python benchmarks/": "minutes each; tests/benchmarks/test_bench_smoke.py runs them at reduced size",
+    "bash benchmarks/gpu_check.sh": "a CUDA GPU; tests/benchmarks/test_gpu_check.py runs its --dry-run",
     "python tools/train.py --list-models [FILTER]": "FILTER stands for a word; tests/classification/test_config.py "
                                                      "runs --list-models",
     "python tools/demo.py": "7 CPU minutes; tests/classification/test_train.py runs it at reduced size",
@@ -77,9 +81,13 @@ def test_the_cpu_commands_run_as_written(tmp_path):
         assert proc.returncode == 0, (command, proc.stderr[-3000:])
         assert "Traceback" not in proc.stderr and "Error" not in proc.stderr, (command, proc.stderr[-3000:])
         outputs.append(proc.stdout)
-    train, plan, report, head = outputs
+    train, plan, report, head, fewer_gpus, methods, published = outputs
     assert head.splitlines() == plan.splitlines()[:10]  # cut by `head`: quietly (no BrokenPipeError)
     assert re.search(r"epoch 0: val top-1 \d+\.\d\d", train) and "img/s" in train
     assert (tmp_path / "experiments" / "cifar_resnet8-baseline-digits" / "best.pth").is_file()
     assert "cifar100-r8x4_r32x4-dist-s2" in plan and plan.count("\npython tools/train.py") > 30
     assert "cifar_resnet8" in report and (tmp_path / "experiments" / "report.md").is_file()
+    runs = [line for line in fewer_gpus.splitlines() if line.startswith("sh tools/dist_train.sh 2 ")]
+    assert runs and all(line.endswith("--emulate-gpus 8") for line in runs)
+    assert "--kd dkd" in methods and "dkd_ls_cifar.yaml" in methods and "dist_ls_cifar.yaml" in methods
+    assert published.count("\npython tools/train.py") > methods.count("\npython tools/train.py") // 3

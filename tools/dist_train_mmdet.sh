@@ -16,6 +16,12 @@ WORK_DIR=$3
 shift 3
 [ -f "$CONFIG" ] || fail "config file not found: '$CONFIG' (e.g. configs/detection/retinanet_r50_dist_retinanet_x101_2x_coco.py)"
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+case "$GPUS" in
+    ''|*[!0-9]*|0) fail "GPUS must be a number of processes per node (1, 2, 8, ...), got '$GPUS'" ;;
+esac
+case "${NNODES:-1}" in
+    ''|*[!0-9]*|0) fail "NNODES must be a number of nodes (1, 2, ...), got '$NNODES'" ;;
+esac
 PAPER_GPUS=8
 TOTAL=$((GPUS * ${NNODES:-1}))
 if [ -f "$ROOT/configs/detection/$(basename "$CONFIG")" ] && [ "$(cd "$(dirname "$CONFIG")" 2>/dev/null && pwd)" = "$ROOT/configs/detection" ]; then

@@ -9,8 +9,8 @@ import time
 import torch
 
 from distkd.errors import UserError
-from distkd.utils.config import close_matches
 from distkd_cli.args import ArgumentParser
+from distkd_cli.config import close_matches
 
 
 def store_options(argv):

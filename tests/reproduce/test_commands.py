@@ -243,7 +243,7 @@ def test_the_papers_gpu_count_emulates_nothing(monkeypatch, capsys):
 def test_dense_tables_on_fewer_gpus(monkeypatch, capsys):
     out = plan_output(monkeypatch, capsys, "cityscapes", "--seeds", "1", "--gpus", "2")
     commands = [shlex.split(line) for line in out.splitlines() if line and not line.startswith("#")]
-    assert all(argv[:2] == ["torchrun", "--nproc_per_node=2"] and _option(argv, "--emulate-gpus") == "8"
+    assert all(argv[:3] == ["sh", "tools/torchrun.sh", "2"] and _option(argv, "--emulate-gpus") == "8"
                for argv in commands)
     assert "per GPU 2 crops: 2 GPU(s) x 4 emulated GPUs (--emulate-gpus 8)" in out
     from segmentation.config import parse_args

@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from distkd.errors import UserError
-from distkd.utils.config import add_experiment_options, parse_with_config
+from distkd_cli.config import add_experiment_options, parse_with_config
 
 
 def parser() -> argparse.ArgumentParser:
