@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from distkd.errors import UserError
+from distkd.utils.distributed import emulated_steps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,11 +48,7 @@ def resolve_accumulation(args: argparse.Namespace, world_size: int) -> int:
     if gpus is None:
         args.grad_accum_steps = steps or 1
         return args.grad_accum_steps
-    if gpus % world_size:
-        counts = ", ".join(str(p) for p in range(1, gpus + 1) if gpus % p == 0)
-        raise UserError(f"--emulate-gpus {gpus} needs a number of processes that divides it ({counts}); "
-                        f"this run has {world_size}")
-    k = gpus // world_size
+    k = emulated_steps(gpus, world_size)
     if steps is not None and steps != k:
         raise UserError(f"--grad-accum-steps {steps} and --emulate-gpus {gpus} disagree: {gpus} GPUs on "
                         f"{world_size} process(es) take {k} accumulation steps; give one of the two")

@@ -34,7 +34,7 @@ from distkd.errors import UserError
 from distkd.losses import KDConfig, kd_config
 from distkd.teacher import Teacher
 from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import DistInfo, all_reduce_sum, barrier, init_distributed
+from distkd.utils.distributed import DistInfo, all_reduce_sum, barrier, emulated_steps, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from distkd.utils.nonfinite import NonFiniteWatch
@@ -99,12 +99,7 @@ def check_emulation(args: argparse.Namespace, world_size: int) -> None:
     gpus = args.emulate_gpus
     if gpus is None:
         return
-    if gpus <= 0:
-        raise UserError(f"--emulate-gpus must be a positive integer, got {gpus}")
-    if gpus % world_size:
-        counts = ", ".join(str(p) for p in range(1, gpus + 1) if gpus % p == 0)
-        raise UserError(f"--emulate-gpus {gpus} needs a number of processes that divides it ({counts}); "
-                        f"this run has {world_size}")
+    emulated_steps(gpus, world_size)
     if args.batch_size % gpus:
         raise UserError(f"--batch-size {args.batch_size} does not split over --emulate-gpus {gpus}: "
                         f"give a batch that is a multiple of {gpus} ({gpus * max(1, args.batch_size // gpus)}, "

@@ -24,6 +24,7 @@ if ROOT not in sys.path:
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 from distkd.errors import UserError  # noqa: E402
+from distkd.utils.distributed import emulated_steps  # noqa: E402
 from distkd_cli.args import ArgumentParser  # noqa: E402
 from distkd_cli.run import run_cli  # noqa: E402
 
@@ -123,13 +124,7 @@ def emulate_gpus(cfg, gpus: int, world_size: int) -> int:
     each divided by K, DDP's sync on the last). Schedules counted in iterations (warm-up, an
     iteration-based loop, its validation interval) are multiplied by K, so that they count the same
     optimizer steps; epoch-based ones are unchanged (an epoch holds K times the iterations). Returns K."""
-    if gpus <= 0:
-        raise UserError(f"--emulate-gpus must be a positive integer, got {gpus}")
-    if gpus % world_size:
-        counts = ", ".join(str(p) for p in range(1, gpus + 1) if gpus % p == 0)
-        raise UserError(f"--emulate-gpus {gpus} needs a number of processes that divides it ({counts}); "
-                        f"this run has {world_size}")
-    k = gpus // world_size
+    k = emulated_steps(gpus, world_size)
     if k == 1:
         return k
     cfg.optim_wrapper.accumulative_counts = k

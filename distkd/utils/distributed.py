@@ -142,3 +142,15 @@ def from_rank0(value: object) -> object:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def emulated_steps(gpus: int, world_size: int) -> int:
+    """``--emulate-gpus N`` on ``world_size`` processes: the N / world_size GPUs each process plays
+    (micro-batches per optimizer step). A count that does not divide is one line naming those that do."""
+    if gpus <= 0:
+        raise UserError(f"--emulate-gpus must be a positive integer, got {gpus}")
+    if gpus % world_size:
+        counts = ", ".join(str(p) for p in range(1, gpus + 1) if gpus % p == 0)
+        raise UserError(f"--emulate-gpus {gpus} needs a number of processes that divides it ({counts}); "
+                        f"this run has {world_size}")
+    return gpus // world_size
