@@ -5,7 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
+
+from segmentation.models import build_segmentor
 
 # Label ids used in the tiny maps: seven evaluated classes and three that map to ignore (0, 4, 9).
 LABEL_IDS = (7, 8, 11, 21, 23, 24, 26, 0, 4, 9)
@@ -53,3 +56,12 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def teacher_ckpt(tmp_path) -> Path:
+    """A DeepLabV3-R18 teacher's weights (seed 0), as a segmentation teacher checkpoint."""
+    torch.manual_seed(0)
+    path = tmp_path / "teacher.pth"
+    torch.save(build_segmentor("deeplabv3", "resnet18").state_dict(), path)
+    return path

@@ -12,19 +12,10 @@ import torch
 from distkd.errors import UserError
 from distkd.losses.dist_kd import dist_loss
 from segmentation.config import parse_args
-from segmentation.models import build_segmentor
 from segmentation.train import build_distiller, main
 
 TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-progress", "--log-interval", "1",
         "--val-interval", "100", "--device", "cpu", "--max-iterations", "2"]
-
-
-@pytest.fixture
-def teacher_ckpt(tmp_path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "teacher.pth"
-    torch.save(build_segmentor("deeplabv3", "resnet18").state_dict(), path)
-    return path
 
 
 def kd_args(teacher_ckpt: Path, *extra: str) -> list[str]:

@@ -15,7 +15,6 @@ from distkd.errors import UserError
 from distkd.utils.checkpoint import safe_load
 from segmentation import test as seg_test
 from segmentation.datasets.cityscapes import TRAIN_ID_TO_LABEL_ID
-from segmentation.models import build_segmentor
 from segmentation.train import main
 from tests.conftest import HANG_GUARD_S
 
@@ -27,14 +26,6 @@ TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-
 def rows(path: Path) -> list[dict]:
     with path.open() as f:
         return list(csv.DictReader(f))
-
-
-@pytest.fixture
-def teacher_ckpt(tmp_path) -> Path:
-    torch.manual_seed(0)
-    path = tmp_path / "teacher.pth"
-    torch.save(build_segmentor("deeplabv3", "resnet18").state_dict(), path)
-    return path
 
 
 def test_kd_iterations_decrease_dist(cityscapes, tmp_path, teacher_ckpt):
