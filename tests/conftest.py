@@ -71,3 +71,21 @@ def write_cifar(root: Path, name: str, n_train: int = 12, n_test: int = 6) -> Pa
     with open(folder / meta[0], "wb") as f:
         pickle.dump(meta[1], f)
     return root
+
+
+@pytest.fixture
+def scaled_kd_method(monkeypatch):
+    """A KD method ``scaled`` (``scale * mean((z_s - z_t)^2)``) registered for one test only."""
+    from distkd.losses.registry import KD_METHODS
+
+    class Scaled(torch.nn.Module):
+        def __init__(self, scale: float = 1.0) -> None:
+            super().__init__()
+            self.scale = scale
+
+        def forward(self, z_s, z_t):
+            return self.scale * (z_s - z_t).pow(2).mean()
+
+    monkeypatch.setattr(KD_METHODS, "_items", {**KD_METHODS._items})
+    KD_METHODS.register("scaled")(Scaled)
+    return Scaled

@@ -72,20 +72,10 @@ def test_methods_segmentation_cannot_run_are_refused_in_one_line(cityscapes, tmp
         main(["--data", str(cityscapes), "--save-dir", str(tmp_path / "bad"), *TINY, "--kd", "dist"])
 
 
-def test_a_method_registered_once_reaches_segmentation(teacher_ckpt, monkeypatch):
-    from distkd.losses.registry import KD_METHODS
+def test_a_method_registered_once_reaches_segmentation(teacher_ckpt, scaled_kd_method):
     from segmentation.train import kd_from_args
 
-    class Scaled(torch.nn.Module):
-        def __init__(self, scale: float = 1.0) -> None:
-            super().__init__()
-            self.scale = scale
-
-        def forward(self, z_s, z_t):
-            return self.scale * (z_s - z_t).pow(2).mean()
-
-    monkeypatch.setattr(KD_METHODS, "_items", {**KD_METHODS._items})
-    KD_METHODS.register("scaled")(Scaled)
+    Scaled = scaled_kd_method
     kd = kd_from_args(parse_args(kd_args(teacher_ckpt, "--kd", "scaled", "--kd-loss-kwargs", "scale=3")))
     assert kd.method == "scaled" and kd.build().scale == 3.0
     Scaled.dense = False  # a method that takes (N, C) logits only
