@@ -149,7 +149,15 @@ def _spawn(tmp_path: Path, name: str, *extra: str, pause_at: str | None = None) 
         pause = tmp_path / f"{name}.pause"
         pause.write_text("")
         env.update(DISTKD_TEST_PAUSE_AT=pause_at, DISTKD_TEST_PAUSE_FILE=str(pause))
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            preexec_fn=ctrl_c_default)
+
+
+def ctrl_c_default() -> None:
+    """Ctrl-C (SIGINT) at its default in the child, as in a terminal. A shell without job control
+    starts a background command (``pytest ... &``) with SIGINT ignored, its children inherit that and
+    Python then installs no KeyboardInterrupt handler: the Ctrl-C test would wait forever."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_paused(tmp_path: Path, name: str, proc: subprocess.Popen, timeout: float = HANG_GUARD_S) -> None:
