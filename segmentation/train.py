@@ -19,6 +19,7 @@ row per validation, ``train_log.csv`` the losses every ``--log-interval`` iterat
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
 
@@ -167,6 +168,15 @@ def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
     return recorded or args.teacher_input_format or args.input_format
 
 
+def autocast_dtype(args: argparse.Namespace, device: torch.device, logger: logging.Logger) -> torch.dtype | None:
+    """``--amp --amp-dtype``'s (:func:`distkd.step.amp_dtype`); float16 on CUDA only, else float32 (a warning)."""
+    dtype = amp_dtype(args.amp, args.amp_dtype, device)
+    if dtype == torch.float16 and device.type != "cuda":
+        logger.warning("--amp --amp-dtype float16 needs CUDA; training in float32 on %s", device)
+        return None
+    return dtype
+
+
 def main(argv: Sequence[str] | None = None) -> float:
     args = parse_args(argv)
     info = init_distributed(args.device)
@@ -180,10 +190,7 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         exp.create(start_over=args.overwrite and not resume_path)
     logger = setup_logger("segmentation", exp.path / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
-    device, dtype = info.device, amp_dtype(args.amp, args.amp_dtype, info.device)
-    if dtype == torch.float16 and device.type != "cuda":
-        logger.warning("--amp --amp-dtype float16 needs CUDA; training in float32 on %s", device)
-        dtype = None
+    device, dtype = info.device, autocast_dtype(args, info.device, logger)
     torch.manual_seed(args.seed + info.rank)
 
     gpus_per_process = (args.emulate_gpus or info.world_size) // info.world_size

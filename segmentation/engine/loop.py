@@ -76,10 +76,19 @@ def log_losses(losses: Mapping[str, Tensor], iteration: int, stop: int, lr: floa
         exp.tensorboard({"train/lr": lr, **{f"train/{k}": v for k, v in values.items()}}, iteration)
 
 
-def record_validation(exp: ExperimentDir, iteration: int, matrix: ConfusionMatrix) -> None:
-    exp.append_metrics(validation_row(iteration, matrix))
-    exp.tensorboard({"val/mIoU": matrix.miou(), "val/pixel_acc": matrix.pixel_accuracy()}, iteration)
-    exp.plot_curves("iteration", ["val_miou", "val_pixel_acc"])
+def record_validation(matrix: ConfusionMatrix, iteration: int, best: dict, exp: ExperimentDir | None,
+                      checkpoint: Callable[[int, dict], dict]) -> dict:
+    """The best validation so far; on rank 0 (``exp``) ``best.pth`` when this one is better, and the metrics."""
+    miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
+    if miou > best["value"]:
+        best = {"metric": "miou", "value": miou, "at": iteration}
+        if exp is not None:
+            exp.save(checkpoint(iteration, best), is_best=True)
+    if exp is not None:
+        exp.append_metrics(validation_row(iteration, matrix))
+        exp.tensorboard({"val/mIoU": matrix.miou(), "val/pixel_acc": matrix.pixel_accuracy()}, iteration)
+        exp.plot_curves("iteration", ["val_miou", "val_pixel_acc"])
+    return best
 
 
 def train_iterations(args: argparse.Namespace, info: DistInfo, model: Distiller, optimizer: torch.optim.Optimizer,
@@ -93,7 +102,7 @@ def train_iterations(args: argparse.Namespace, info: DistInfo, model: Distiller,
     meter = Throughput(info.world_size)  # img/s and time left in the log lines
     iteration, watch = start, NonFiniteWatch()
 
-    def checkpoint(iteration: int) -> dict:
+    def checkpoint(iteration: int, best: dict) -> dict:
         return training_state(trainable, optimizer, {"iteration": iteration}, best, vars(args), policy.scaler)
 
     model.train()
@@ -119,18 +128,12 @@ def train_iterations(args: argparse.Namespace, info: DistInfo, model: Distiller,
         if due(iteration, args.val_interval, args.max_iterations):
             check_finite(watch)
             matrix = validate(model.student, iteration, "val")
-            miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
-            if miou > best["value"]:
-                best = {"metric": "miou", "value": miou, "at": iteration}
-                if info.is_main:
-                    exp.save(checkpoint(iteration), is_best=True)
-            if info.is_main:
-                record_validation(exp, iteration, matrix)
+            best = record_validation(matrix, iteration, best, exp if info.is_main else None, checkpoint)
         callbacks.on_step_end(StepState(0, iteration, info.rank, losses=losses, stop_requested=stop_requested))
         preempted = guard is not None and guard.agreed(iteration)  # every rank stops after the same iteration
         if info.is_main and (due(iteration, args.save_interval, stop) or preempted):
             check_finite(watch)
-            exp.save(checkpoint(iteration), is_best=False)
+            exp.save(checkpoint(iteration, best), is_best=False)
         if preempted:
             guard.stop(f"iteration {iteration}", exp.last)
         if iteration == stop:
