@@ -14,34 +14,29 @@ from classification.accumulation import MicroSteps
 from classification.scheduler import LRSchedule
 from distkd.context import Batch, BatchContext
 from distkd.errors import UserError
-from distkd.utils.debug_hooks import fail_point, pause_point
+from distkd.step import StepPolicy, autocast, due
 from distkd.utils.distributed import all_reduce_sum
 from distkd.utils.nonfinite import NonFiniteWatch
-from distkd.utils.rng import seed_everything
-from distkd.utils.sampling import step_seed
+from distkd_cli.callbacks import Callbacks, StepState, never
 from distkd_cli.progress import Throughput
 
 
 @dataclass
-class StepConfig:
-    """What a training step needs besides the model and the batch."""
+class StepConfig(StepPolicy):
+    """What a training step needs besides the model and the batch: the step policy (device, autocast
+    dtype, scaler, clipping, accumulation, seed, rank: :class:`distkd.step.StepPolicy`) and the rest."""
 
-    device: torch.device
-    amp_dtype: torch.dtype | None = None
     channels_last: bool = False
-    scaler: torch.amp.GradScaler | None = None
-    clip_grad: float | None = None
     mixup_fn: Callable | None = None
     ema: nn.Module | None = None
     ema_target: nn.Module | None = None
     log_interval: int = 50
     max_iters: int = 0
     show_progress: bool = True
-    seed: int = 0
-    rank: int = 0
     epochs: int = 0  # of the whole run: the KD methods' progress, the time left in the log lines
-    accum_steps: int = 1  # micro-batches per optimizer step (classification/accumulation.py)
     world_size: int = 1
+    callbacks: Callbacks = field(default_factory=Callbacks)
+    stop_requested: Callable[[], bool] = never  # a pre-emption signal arrived (the callbacks' StepState)
 
 
 @dataclass
@@ -80,6 +75,17 @@ def stop_if_nonfinite(watch: NonFiniteWatch, epoch: int) -> None:
         )
 
 
+def log_line(logger: logging.Logger, bar: tqdm, meter: Throughput, epoch: int, i: int, iters: int, lr: float,
+             sums: dict[str, torch.Tensor], epochs: int) -> None:
+    """The means of the epoch's losses so far, on the progress bar and in the log."""
+    means = {k: (v / (i + 1)).item() for k, v in sums.items()}
+    bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", img_s=f"{meter.images_per_second() or 0:.0f}")
+    left = iters - i - 1
+    speed = meter.text(left, left + max(0, epochs - epoch - 1) * iters if epochs else None)
+    logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
+                + " ".join(f"{k} {v:.4f}" for k, v in means.items()) + (f" | {speed}" if speed else ""))
+
+
 def train_one_epoch(
     model: nn.Module,
     loader,
@@ -99,7 +105,8 @@ def train_one_epoch(
     With ``cfg.accum_steps`` K > 1 a step (iteration) takes K micro-batches from the loader, micro-batch
     ``k`` seeded with the rank ``rank * K + k`` of the GPU it plays (:mod:`classification.accumulation`).
     ``after_step(progress, iterations, check_finite)`` runs after each step (checkpoints, pre-emption);
-    ``check_finite()`` raises if a step so far had a non-finite loss (call it before saving)."""
+    ``check_finite()`` raises if a step so far had a non-finite loss (call it before saving).
+    ``cfg.callbacks`` see each step start (and micro-batch) and end (:mod:`distkd_cli.callbacks`)."""
     model.train()
     progress = progress or EpochProgress()
     accum = cfg.accum_steps
@@ -117,13 +124,11 @@ def train_one_epoch(
         i, k = divmod(m, accum)  # optimizer step i, its micro-batch k
         if i >= iters:
             break
+        cfg.callbacks.on_step_start(StepState(epoch, i, cfg.rank, k, stop_requested=cfg.stop_requested))
         if k == 0:
-            fail_point(cfg.rank, epoch, i)
             lr = schedule.apply(optimizer, epoch + i / iters)
             optimizer.zero_grad(set_to_none=True)
-        else:
-            pause_point(epoch, i, cfg.rank, micro=k)  # tests: a kill between micro-batches
-        seed_everything(step_seed(cfg.seed, epoch, i, cfg.rank * accum + k))  # the rank of the GPU it plays
+        cfg.seed_step(epoch, i, k)  # seeded as the rank of the GPU it plays
         batch = Batch(*batch)  # images, targets (and, from a teacher store, the teacher's outputs)
         images, targets = to_device(batch.images, cfg), batch.targets.to(cfg.device, non_blocking=True)
         if cfg.mixup_fn is not None:
@@ -131,41 +136,26 @@ def train_one_epoch(
         ctx = BatchContext(epoch=epoch, progress=(epoch + i / iters) / cfg.epochs if cfg.epochs else 0.0,
                            teacher_outputs=batch.teacher_outputs)
         with micro.context(k):  # no DDP sync before the last micro-batch; BatchNorm statistics of the first
-            with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32,
-                                enabled=cfg.amp_dtype is not None):
+            with cfg.autocast():
                 losses = model(images, targets, ctx)
             loss = sum(losses.values())
-            share = loss if accum == 1 else loss / accum  # DDP's mean over the GPUs, of which K are here
-            (cfg.scaler.scale(share) if cfg.scaler is not None else share).backward()
+            cfg.backward(loss)  # of loss / K with K micro-batches: DDP's mean over the GPUs, of which K are here
         watch.update(i, losses)  # no host sync here: checked at the logging points below
         if k == 0:  # as a DDP run logs GPU 0's losses: those of micro-batch 0
             for name, value in {"loss": loss, **losses}.items():
                 sums[name] = sums.get(name, 0) + value.detach().float()
         if k < accum - 1:
             continue
-        if cfg.scaler is not None:
-            if cfg.clip_grad:
-                cfg.scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-            cfg.scaler.step(optimizer)
-            cfg.scaler.update()
-        else:
-            if cfg.clip_grad:
-                nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad)
-            optimizer.step()
+        cfg.step(optimizer, model.parameters())
         if cfg.ema is not None:
             cfg.ema.update(cfg.ema_target)
         bar.update(1)
         meter.step(len(images) * accum)  # the images of the step's micro-batches
-        if (i + 1) % cfg.log_interval == 0 or i + 1 == iters:
+        if due(i + 1, cfg.log_interval, iters):
             stop_if_nonfinite(watch, epoch)
-            means = {k: (v / (i + 1)).item() for k, v in sums.items()}
-            bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr:.3g}", img_s=f"{meter.images_per_second() or 0:.0f}")
-            left = iters - i - 1
-            speed = meter.text(left, left + max(0, cfg.epochs - epoch - 1) * iters if cfg.epochs else None)
-            logger.info(f"epoch {epoch} [{i + 1}/{iters}] lr {lr:.4g} "
-                        + " ".join(f"{k} {v:.4f}" for k, v in means.items()) + (f" | {speed}" if speed else ""))
+            log_line(logger, bar, meter, epoch, i, iters, lr, sums, cfg.epochs)
         progress.iteration, progress.elapsed = i + 1, time.time() - start
+        cfg.callbacks.on_step_end(StepState(epoch, i + 1, cfg.rank, losses=losses, stop_requested=cfg.stop_requested))
         if after_step is not None:  # it checks the losses (one host sync) before any checkpoint it writes
             after_step(progress, iters, lambda: stop_if_nonfinite(watch, epoch))
     bar.close()
@@ -182,7 +172,7 @@ def evaluate(model: nn.Module, loader, cfg: StepConfig) -> dict[str, float]:
     stats = torch.zeros(4, dtype=torch.float64, device=cfg.device)  # correct1, correct5, loss sum, count
     for images, targets in loader:
         images, targets = to_device(images, cfg), targets.to(cfg.device, non_blocking=True)
-        with torch.autocast(cfg.device.type, dtype=cfg.amp_dtype or torch.float32, enabled=cfg.amp_dtype is not None):
+        with autocast(cfg.device, cfg.amp_dtype):
             logits = model(images)
         logits = logits.float()
         k = min(5, logits.shape[1])

@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float]:
         load_state_dict_strict(model, extract_state_dict(ckpt, what), what)
         if args.channels_last:
             model.to(memory_format=torch.channels_last)
-        cfg = StepConfig(dist.device, amp_dtype(args, dist.device), args.channels_last)
+        cfg = StepConfig(dist.device, amp_dtype(args, dist.device), channels_last=args.channels_last)
         stats = evaluate(model, val_loader, cfg)
         if dist.is_main:
             print(f"{args.model} {args.ckpt}: top-1 {stats['top1']:.2f} top-5 {stats['top5']:.2f} "

@@ -33,25 +33,21 @@ from classification.tracking import WandbRun
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import KDConfig, kd_config
+from distkd.step import amp_dtype as autocast_dtype
+from distkd.step import due, grad_scaler
 from distkd.teacher import StoredTeacher, Teacher, renormalize_or_none
 from distkd.utils.checkpoint import check_checkpoint_file, extract_state_dict, load_state_dict_strict, safe_load
-from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import DistInfo, barrier, broadcast_state, from_rank0, init_distributed
+from distkd.utils.distributed import DistInfo, broadcast_state, from_rank0, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
-from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
+from distkd.utils.preemption import PreemptionGuard, run_guarded
 from distkd.utils.rng import seed_everything
 from distkd.utils.training_state import restore_training_state, training_state
+from distkd_cli.callbacks import Callbacks
 
 
 def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:
-    if not args.amp:
-        return None
-    if args.amp_dtype == "float16" or (
-        args.amp_dtype == "auto" and device.type == "cuda" and not torch.cuda.is_bf16_supported()
-    ):
-        return torch.float16
-    return torch.bfloat16
+    return autocast_dtype(args.amp, args.amp_dtype, device)  # the step policy's (distkd/step.py)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -319,7 +315,7 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
     optimizer = build_optimizer(args, trainable)
     schedule = LRSchedule.from_args(args)
     dtype = amp_dtype(args, device)
-    scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 and device.type == "cuda" else None
+    scaler = grad_scaler(dtype, device)  # float16 on CUDA only
     ema = ModelEmaV3(student, decay=args.model_ema_decay) if args.model_ema else None
     if args.compile:
         student.compile()
@@ -328,9 +324,11 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
         ids = [dist.local_rank] if device.type == "cuda" else None
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     clip = args.clip_grad_max_norm if args.clip_grad_norm else None
-    cfg = StepConfig(device, dtype, args.channels_last, scaler, clip, mixup_fn, ema, student, args.log_interval,
-                     args.max_iters_per_epoch, dist.is_main, args.seed, dist.rank, epochs=args.epochs,
-                     accum_steps=args.grad_accum_steps, world_size=dist.world_size)
+    cfg = StepConfig(device, amp_dtype=dtype, scaler=scaler, clip_grad=clip, accum_steps=args.grad_accum_steps,
+                     seed=args.seed, rank=dist.rank, channels_last=args.channels_last, mixup_fn=mixup_fn, ema=ema,
+                     ema_target=student, log_interval=args.log_interval, max_iters=args.max_iters_per_epoch,
+                     show_progress=dist.is_main, epochs=args.epochs, world_size=dist.world_size,
+                     callbacks=Callbacks.from_env(), stop_requested=guard.requested)
 
     start_epoch, resumed_progress, best = 0, None, {"metric": "top1", "value": -1.0, "at": -1}
     if resume_path:
@@ -371,18 +369,14 @@ def _run(args: argparse.Namespace, dist: DistInfo, guard: PreemptionGuard) -> di
 
         def after_step(progress: EpochProgress, iters: int, check_finite, epoch: int = epoch,
                        best: dict = best) -> None:
-            pause_point(epoch, progress.iteration, dist.rank, guard.requested)
             stop = guard.agreed(progress.iteration, progress.iteration == iters)  # the same iteration on every rank
-            periodic = args.save_interval and progress.iteration % args.save_interval == 0
-            if stop or (periodic and progress.iteration < iters):
+            if stop or (due(progress.iteration, args.save_interval) and progress.iteration < iters):
                 check_finite()  # never checkpoint weights a non-finite step has touched
-            if dist.is_main and (stop or (periodic and progress.iteration < iters)):
-                exp.save(checkpoint(args, trainable, optimizer, scaler, ema, {"epoch": epoch, **progress.state()},
-                                    best), is_best=False)
+                if dist.is_main:
+                    exp.save(checkpoint(args, trainable, optimizer, scaler, ema, {"epoch": epoch, **progress.state()},
+                                        best), is_best=False)
             if stop:
-                barrier()
-                raise Preempted(f"{guard.name()} received: stopped after epoch {epoch} iteration "
-                                f"{progress.iteration}, {exp.last} saved; continue with --resume auto")
+                guard.stop(f"epoch {epoch} iteration {progress.iteration}", exp.last)
         if args.drop_path_rate > 0 and args.drop_path_strategy == "linear" and hasattr(student, "drop_path_rate"):
             student.drop_path_rate = args.drop_path_rate * epoch / args.epochs  # as the original: the attribute only
         train = train_one_epoch(model, train_loader, optimizer, schedule, epoch, cfg, logger, progress, after_step)

@@ -2,4 +2,5 @@
 ``args`` (argparse with one-line errors and the closest names), ``config`` (the options both trainers
 share, ``-c`` YAML files and the ``kd`` options), ``run`` (the entry-point wrapper:
 one line and an exit code per outcome, a bounded exit), ``launch`` (torchrun printing a failure
-once) and ``progress`` (throughput and time left in the trainers' log lines)."""
+once), ``progress`` (throughput and time left in the trainers' log lines) and ``callbacks`` (the
+training loops' extension point, installed from the environment)."""

@@ -86,7 +86,10 @@ def get_args_parser() -> argparse.ArgumentParser:
                    help="default: the paper's, 5e-4 with a teacher, 1e-4 without")
     g.add_argument("--aux-weight", type=float, default=0.4, help="weight of the aux head's CE and KD terms")
     g.add_argument("--amp", action=argparse.BooleanOptionalAction, default=False,
-                   help="mixed precision (CUDA only); the paper trained in float32")
+                   help="mixed precision; the paper trained in float32")
+    g.add_argument("--amp-dtype", default="float16", choices=["auto", "bfloat16", "float16"],
+                   help="autocast dtype with --amp: float16 (CUDA only, with a GradScaler), bfloat16, or auto "
+                        "(bfloat16 where supported, else float16)")
     g.add_argument("--seed", type=int, default=42)
     g.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     add_experiment_options(p, log_interval=10, save_interval=1000,

@@ -1,7 +1,7 @@
 """Train a Cityscapes segmentation network, alone (baseline / teacher) or distilled (DIST, the paper's).
 
-Read top to bottom: ``main`` and ``train``: data, models, optimizer, resume, the iteration loop
-with poly learning rate, periodic validation (mIoU) and atomic checkpoints. A run with
+Read top to bottom: ``main`` and ``train``: data, models, optimizer, resume, then the iteration loop
+(:mod:`segmentation.engine.loop`) with poly learning rate, periodic validation (mIoU) and atomic checkpoints. A run with
 ``--teacher-model`` distils; without one it trains a baseline. Launch with ``torchrun`` for
 several GPUs (``--batch-size`` is the global batch, split over the processes).
 
@@ -19,31 +19,26 @@ row per validation, ``train_log.csv`` the losses every ``--log-interval`` iterat
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import torch
-from torch import Tensor
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
-from tqdm import tqdm
 
-from distkd.context import BatchContext
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import KDConfig, kd_config
+from distkd.step import StepPolicy, amp_dtype, grad_scaler
 from distkd.teacher import Teacher
-from distkd.utils.debug_hooks import pause_point
-from distkd.utils.distributed import DistInfo, all_reduce_sum, barrier, emulated_steps, init_distributed
+from distkd.utils.distributed import DistInfo, emulated_steps, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
-from distkd.utils.nonfinite import NonFiniteWatch
-from distkd.utils.preemption import Preempted, PreemptionGuard, run_guarded
-from distkd.utils.training_state import restore_training_state, training_state
-from distkd_cli.progress import Throughput
+from distkd.utils.preemption import PreemptionGuard, run_guarded
+from distkd.utils.training_state import restore_training_state
 from segmentation.config import parse_args
 from segmentation.datasets import (
-    CLASS_NAMES,
     NUM_CLASSES,
     Cityscapes,
     EvalTransform,
@@ -55,14 +50,11 @@ from segmentation.datasets import (
     reformat,
 )
 from segmentation.engine.inference import evaluate
+from segmentation.engine.loop import train_iterations
 from segmentation.engine.losses import HeadsKD, PerGPU, SegCrossEntropy
 from segmentation.engine.metrics import ConfusionMatrix, format_iou
 from segmentation.models import WithAux, build_segmentor, default_backbone, load_segmentor_weights
 from segmentation.models.weights import read_weights
-
-
-def poly_lr(args: argparse.Namespace, iteration: int) -> float:
-    return args.min_lr + (args.lr - args.min_lr) * (1 - iteration / args.max_iterations) ** args.power
 
 
 def check_args(args: argparse.Namespace, world_size: int, synced_bn: bool = False) -> ExperimentDir:
@@ -176,18 +168,19 @@ def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
     return recorded or args.teacher_input_format or args.input_format
 
 
+def autocast_dtype(args: argparse.Namespace, device: torch.device, logger: logging.Logger) -> torch.dtype | None:
+    """``--amp --amp-dtype``'s (:func:`distkd.step.amp_dtype`); float16 on CUDA only, else float32 (a warning)."""
+    dtype = amp_dtype(args.amp, args.amp_dtype, device)
+    if dtype == torch.float16 and device.type != "cuda":
+        logger.warning("--amp --amp-dtype float16 needs CUDA; training in float32 on %s", device)
+        return None
+    return dtype
+
+
 def main(argv: Sequence[str] | None = None) -> float:
     args = parse_args(argv)
     info = init_distributed(args.device)
     return run_guarded(info, lambda guard: train(args, info, guard))
-
-
-def mean_over_ranks(losses: Mapping[str, Tensor]) -> dict[str, float]:
-    """The losses averaged over the processes (every rank calls this)."""
-    names = sorted(losses)
-    stacked = torch.stack([losses[n].detach().float() for n in names])
-    world = torch.distributed.get_world_size() if torch.distributed.is_initialized() else 1
-    return dict(zip(names, (all_reduce_sum(stacked) / world).tolist()))
 
 
 def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | None = None) -> float:
@@ -197,22 +190,19 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         exp.create(start_over=args.overwrite and not resume_path)
     logger = setup_logger("segmentation", exp.path / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
-    device, amp = info.device, args.amp and info.device.type == "cuda"
-    if args.amp and not amp:
-        logger.warning("--amp needs CUDA; training in float32 on %s", device)
+    device, dtype = info.device, autocast_dtype(args, info.device, logger)
     torch.manual_seed(args.seed + info.rank)
 
     gpus_per_process = (args.emulate_gpus or info.world_size) // info.world_size
     distiller = build_distiller(args, bn_synced(info), gpus_per_process).to(device)
-    student = distiller.student
     trainable = distiller.trainable_modules()
     optimizer = torch.optim.SGD(
         trainable.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
     )
-    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    policy = StepPolicy(device, dtype, grad_scaler(dtype, device), seed=args.seed, rank=info.rank)
     start, best = 0, {"metric": "miou", "value": -1.0, "at": 0}
     if resume_path:
-        ckpt = restore_training_state(resume_path, trainable, optimizer, scaler)
+        ckpt = restore_training_state(resume_path, trainable, optimizer, policy.scaler)
         recorded = recorded_input_format(ckpt)
         if recorded not in (None, args.input_format):
             raise UserError(f"resume checkpoint '{resume_path}' was trained with --input-format {recorded}, this run "
@@ -241,13 +231,11 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
                     gpus_per_process, "all processes' crops" if bn_synced(info) else "the process's crops")
     logger.info("input format %s%s; weight decay %g, poly floor %g, validation every %d iterations, %s",
                 args.input_format, f" (teacher: {args.teacher_input_format})" if args.teacher_model else "",
-                args.weight_decay, args.min_lr, args.val_interval, "AMP" if amp else "float32")
-
-    def checkpoint(iteration: int) -> dict:
-        return training_state(trainable, optimizer, {"iteration": iteration}, best, vars(args), scaler)
+                args.weight_decay, args.min_lr, args.val_interval,
+                f"AMP {str(dtype).split('.')[-1]}" if dtype else "float32")
 
     def validate(net, iteration: int, name: str) -> ConfusionMatrix:
-        matrix = evaluate(net, val_loader, NUM_CLASSES, device, args.eval_scales, args.eval_flip, amp,
+        matrix = evaluate(net, val_loader, NUM_CLASSES, device, args.eval_scales, args.eval_flip, dtype,
                           progress=info.is_main and not args.no_progress)
         logger.info("%s iteration %d: mIoU %.4f, pixel acc %.4f\n%s", name, iteration, matrix.miou(),
                     matrix.pixel_accuracy(), format_iou(matrix.iou()))
@@ -257,82 +245,8 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         teacher = distiller.teacher  # its network's eval-mode forward (main logits), after the input conversion
         validate(torch.nn.Sequential(teacher.renormalize, teacher.model.model), start, "teacher")
 
-    model.train()
-    bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
-    meter = Throughput(info.world_size)  # img/s and time left in the log lines
-    iteration = start
-    watch = NonFiniteWatch()  # non-finite losses: flagged on the device, read where the loop logs or saves
-
-    def stop_if_nonfinite() -> None:
-        if (bad := watch.first()) is not None:
-            values = ", ".join(f"{k}={v:.4g}" for k, v in bad[1].items())
-            raise UserError(f"non-finite loss at iteration {bad[0]} ({values}); training stopped, the last good "
-                            "checkpoint is kept: lower --lr")
-
-    for images, labels, _ in train_loader:
-        lr = poly_lr(args, iteration)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, enabled=amp):
-            losses = model(images, labels, BatchContext(progress=iteration / args.max_iterations))
-        loss = sum(losses.values())
-        watch.update(iteration + 1, losses)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        iteration += 1
-        bar.update(1)
-        meter.step(len(images))
-
-        if iteration % args.log_interval == 0 or iteration == stop:
-            values = mean_over_ranks({"loss": loss, **losses})
-            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
-            speed = meter.text(stop - iteration, what="run")
-            losses_text = " ".join(f"{k} {v:.4f}" for k, v in values.items())
-            logger.info(f"iteration {iteration}/{stop} lr {lr:.4g} {losses_text}" + (f" | {speed}" if speed else ""))
-            if info.is_main:
-                row = {"iteration": iteration, "lr": f"{lr:.6g}", **{k: values.get(k, "") for k in TRAIN_COLUMNS}}
-                exp.append_metrics(row, "train_log.csv")
-                exp.tensorboard({"train/lr": lr, **{f"train/{k}": v for k, v in values.items()}}, iteration)
-            stop_if_nonfinite()
-        done = iteration == args.max_iterations
-        if iteration % args.val_interval == 0 or done:
-            stop_if_nonfinite()
-            matrix = validate(student, iteration, "val")
-            miou = matrix.miou() if matrix.miou() == matrix.miou() else 0.0  # NaN: nothing labelled
-            if miou > best["value"]:
-                best = {"metric": "miou", "value": miou, "at": iteration}
-                if info.is_main:
-                    exp.save(checkpoint(iteration), is_best=True)
-            if info.is_main:
-                exp.append_metrics(validation_row(iteration, matrix))
-                exp.tensorboard({"val/mIoU": matrix.miou(), "val/pixel_acc": matrix.pixel_accuracy()}, iteration)
-                exp.plot_curves("iteration", ["val_miou", "val_pixel_acc"])
-        pause_point(0, iteration, info.rank, guard.requested if guard else lambda: False)
-        preempted = guard is not None and guard.agreed(iteration)  # every rank stops after the same iteration
-        if info.is_main and (iteration % args.save_interval == 0 or iteration == stop or preempted):
-            stop_if_nonfinite()
-            exp.save(checkpoint(iteration), is_best=False)
-        if preempted:
-            barrier()
-            raise Preempted(f"{guard.name()} received: stopped after iteration {iteration}, {exp.last} saved; "
-                            "continue with --resume auto")
-        if iteration == stop:
-            break
-    bar.close()
+    last, best = train_iterations(args, info, model, optimizer, policy, train_loader, validate, exp, logger,
+                                  start, stop, best, guard)
     exp.close()
-    logger.info("stopped at iteration %d of %d; best val mIoU %.4f", iteration, args.max_iterations, best["value"])
+    logger.info("stopped at iteration %d of %d; best val mIoU %.4f", last, args.max_iterations, best["value"])
     return best["value"]
-
-
-TRAIN_COLUMNS = ("loss", "loss_ori", "loss_kd")
-
-
-def validation_row(iteration: int, matrix: ConfusionMatrix) -> dict[str, object]:
-    """One ``metrics.csv`` row: mIoU, pixel accuracy and the per-class IoU (empty: class absent)."""
-    iou = matrix.iou().tolist()
-    return {"iteration": iteration, "val_miou": f"{matrix.miou():.6f}",
-            "val_pixel_acc": f"{matrix.pixel_accuracy():.6f}",
-            **{f"iou_{name.replace(' ', '_')}": f"{v:.6f}" if v == v else "" for name, v in zip(CLASS_NAMES, iou)}}

@@ -30,7 +30,8 @@ from classification.teacher_store.store import (
 )
 from classification.teacher_store.views import ReplayRecipe, view_rng
 from distkd.errors import UserError
-from distkd.utils.debug_hooks import pause_point
+from distkd.step import autocast
+from distkd_cli.callbacks import Callbacks, StepState
 
 FP16_MAX = float(np.finfo(np.float16).max)
 
@@ -60,6 +61,41 @@ def _config(manifest: dict) -> dict:
     return {k: manifest[k] for k in ("teacher", "dataset", "recipe", "views", "outputs", "chunk_images")}
 
 
+def open_arrays(out: Path, manifest: dict, log: Callable[[str], None]) -> tuple[dict | None, set[int]]:
+    """The store's arrays and the chunks already written: a new store, or the one a killed build left
+    (None: that store is complete)."""
+    if not (out / MANIFEST).is_file():
+        write_json_atomic(out / PROGRESS, {"done_chunks": []})
+        write_json_atomic(out / MANIFEST, manifest)
+        return {name: open_memmap(out / f"{name}.npy", mode="w+", dtype=spec["dtype"], shape=tuple(spec["shape"]))
+                for name, spec in manifest["arrays"].items()}, set()
+    old = json.loads((out / MANIFEST).read_text())
+    if _config(old) != _config(manifest):
+        raise UserError(f"'{out}' holds a store of another teacher, dataset, recipe or layout: choose another "
+                        "--out folder, or delete that one")
+    if old.get("complete"):
+        log(f"store '{out}' is already complete")
+        return None, set()
+    done = set(json.loads((out / PROGRESS).read_text())["done_chunks"]) if (out / PROGRESS).is_file() else set()
+    log(f"resuming store '{out}': {len(done)} chunk(s) already written")
+    return {name: open_memmap(out / f"{name}.npy", mode="r+") for name in manifest["arrays"]}, done
+
+
+def store_logits(arrays: dict, rows: np.ndarray, logits: torch.Tensor, topk: int) -> None:
+    """Write the rows' logits (float16), or with ``topk`` their top-k and the log-sum-exp of the rest."""
+    peak = logits.abs().max().item()
+    if not peak <= FP16_MAX:  # also catches NaN
+        raise UserError(f"the teacher's logits reach {peak:.3g}, beyond float16's range ({FP16_MAX:.0f}): "
+                        "is it a trained teacher with its own weights (--teacher-ckpt)?")
+    if topk:
+        values, top_classes, rest = topk_split(logits, topk)
+        arrays["topk_logits"][rows] = values.numpy().astype(np.float16)
+        arrays["topk_classes"][rows] = top_classes.numpy().astype(arrays["topk_classes"].dtype)
+        arrays["rest_logsumexp"][rows] = rest.numpy()
+    else:
+        arrays["logits"][rows] = logits.numpy().astype(np.float16)
+
+
 def build_store(
     out: str | Path,
     teacher: nn.Module,
@@ -76,8 +112,11 @@ def build_store(
     device: torch.device | None = None,
     amp_dtype: torch.dtype | None = None,
     log: Callable[[str], None] = print,
+    callbacks: Callbacks | None = None,
 ) -> dict:
-    """Write (or finish) the store in ``out``; returns its manifest. ``views=None``: exact mode."""
+    """Write (or finish) the store in ``out``; returns its manifest. ``views=None``: exact mode.
+    ``callbacks`` (default: ``DISTKD_CALLBACKS``'s) see the end of each stored batch, ``epoch`` the chunk."""
+    callbacks = Callbacks.from_env() if callbacks is None else callbacks
     out = Path(out)
     device = device or torch.device("cpu")
     out.mkdir(parents=True, exist_ok=True)
@@ -98,24 +137,9 @@ def build_store(
         "outputs": {"classes": classes, "topk": topk or None, "dtype": "float16"},
         "chunk_images": chunk_images, "arrays": array_specs(n, per_image, classes, topk), "complete": False,
     }
-    done: set[int] = set()
-    if (out / MANIFEST).is_file():
-        old = json.loads((out / MANIFEST).read_text())
-        if _config(old) != _config(manifest):
-            raise UserError(f"'{out}' holds a store of another teacher, dataset, recipe or layout: choose another "
-                            "--out folder, or delete that one")
-        if old.get("complete"):
-            log(f"store '{out}' is already complete")
-            return old
-        if (out / PROGRESS).is_file():
-            done = set(json.loads((out / PROGRESS).read_text())["done_chunks"])
-        log(f"resuming store '{out}': {len(done)} chunk(s) already written")
-        arrays = {name: open_memmap(out / f"{name}.npy", mode="r+") for name in manifest["arrays"]}
-    else:
-        write_json_atomic(out / PROGRESS, {"done_chunks": []})
-        write_json_atomic(out / MANIFEST, manifest)
-        arrays = {name: open_memmap(out / f"{name}.npy", mode="w+", dtype=spec["dtype"], shape=tuple(spec["shape"]))
-                  for name, spec in manifest["arrays"].items()}
+    arrays, done = open_arrays(out, manifest, log)
+    if arrays is None:
+        return json.loads((out / MANIFEST).read_text())
     chunks = [range(s, min(n, s + chunk_images)) for s in range(0, n, chunk_images)]
     start, images_done = time.time(), 0
     for c, chunk in enumerate(chunks):
@@ -127,24 +151,11 @@ def build_store(
             arrays["views"][indices.numpy()] = view_params.numpy()
             flat = images.flatten(0, 1).to(device)
             outs = []
-            with torch.no_grad(), torch.autocast(device.type, dtype=amp_dtype or torch.float32,
-                                                 enabled=amp_dtype is not None):
+            with torch.no_grad(), autocast(device, amp_dtype):
                 for part in flat.split(batch_size):
                     outs.append(teacher(part).float())
-            logits = torch.cat(outs).view(len(indices), per_image, classes).cpu()
-            peak = logits.abs().max().item()
-            if not peak <= FP16_MAX:  # also catches NaN
-                raise UserError(f"the teacher's logits reach {peak:.3g}, beyond float16's range ({FP16_MAX:.0f}): "
-                                "is it a trained teacher with its own weights (--teacher-ckpt)?")
-            rows = indices.numpy()
-            if topk:
-                values, top_classes, rest = topk_split(logits, topk)
-                arrays["topk_logits"][rows] = values.numpy().astype(np.float16)
-                arrays["topk_classes"][rows] = top_classes.numpy().astype(arrays["topk_classes"].dtype)
-                arrays["rest_logsumexp"][rows] = rest.numpy()
-            else:
-                arrays["logits"][rows] = logits.numpy().astype(np.float16)
-            pause_point(c, b)  # test-only: a kill in the middle of a chunk (distkd/utils/debug_hooks.py)
+            store_logits(arrays, indices.numpy(), torch.cat(outs).view(len(indices), per_image, classes).cpu(), topk)
+            callbacks.on_step_end(StepState(c, b + 1))  # batch b of chunk c stored, not yet flushed
         for arr in arrays.values():
             arr.flush()
         done.add(c)

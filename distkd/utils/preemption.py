@@ -12,12 +12,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable
 from types import FrameType
-from typing import TypeVar
+from typing import NoReturn, TypeVar
 
 import torch
 import torch.distributed as dist
 
-from distkd.utils.distributed import DistInfo, cleanup_distributed, raise_if_peer_failed
+from distkd.utils.distributed import DistInfo, barrier, cleanup_distributed, raise_if_peer_failed
 
 PREEMPTED_EXIT_CODE = 75
 AGREE_EVERY = 20  # iterations between the ranks' agreements: seconds, well inside slurm's warning time
@@ -65,6 +65,11 @@ class PreemptionGuard:
 
     def name(self) -> str:
         return signal.Signals(self.received).name if self.received is not None else "a signal on another rank"
+
+    def stop(self, where: str, saved: object) -> NoReturn:
+        """After :meth:`agreed` said stop and rank 0 saved ``saved``: every rank raises :class:`Preempted`."""
+        barrier()
+        raise Preempted(f"{self.name()} received: stopped after {where}, {saved} saved; continue with --resume auto")
 
 
 T = TypeVar("T")

@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from distkd.step import autocast
 from segmentation.engine.metrics import ConfusionMatrix
 from segmentation.models.heads import upsample
 
@@ -40,7 +41,7 @@ def evaluate(
     device: torch.device,
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
-    amp: bool = False,
+    amp_dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> ConfusionMatrix:
     """Confusion matrix of ``model`` over ``loader``, summed over all ranks."""
@@ -49,7 +50,7 @@ def evaluate(
     matrix = ConfusionMatrix(num_classes, device=device)
     for images, labels, _ in tqdm(loader, desc="val", disable=not progress, leave=False):
         images, labels = images.to(device, non_blocking=True), labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, enabled=amp and device.type == "cuda"):
+        with autocast(device, amp_dtype):
             probs = predict(model, images, scales, flip)
         matrix.update(probs.argmax(1), labels)
     model.train(was_training)

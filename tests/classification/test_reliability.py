@@ -15,6 +15,7 @@ from classification.models import build_model
 from classification.train import main
 from distkd_cli.run import run_cli
 from tests.conftest import HANG_GUARD_S, ROOT
+from tests.hooks import hook_env
 
 CONFIG = str(ROOT / "configs" / "digits.yaml")
 QUICK = ["-c", CONFIG, "--device", "cpu", "--max-iters-per-epoch", "2", "--image-size", "16", "-b", "16",
@@ -141,14 +142,14 @@ def test_memory_does_not_grow_across_epochs(tmp_path):
 
 def _spawn(tmp_path: Path, name: str, *extra: str, pause_at: str | None = None) -> subprocess.Popen:
     """The trainer in a subprocess; ``pause_at='EPOCH:ITER'`` makes it wait there while
-    ``tmp_path/name.pause`` exists (the test-only hook of distkd.utils.debug_hooks)."""
+    ``tmp_path/name.pause`` exists (the test's callback, tests/hooks.py)."""
     cmd = [sys.executable, str(ROOT / "tools/train.py"), *QUICK, "--output", str(tmp_path), "--experiment", name,
            "--deterministic", "--max-iters-per-epoch", "8", "--epochs", "3", *extra]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     if pause_at:
         pause = tmp_path / f"{name}.pause"
         pause.write_text("")
-        env.update(DISTKD_TEST_PAUSE_AT=pause_at, DISTKD_TEST_PAUSE_FILE=str(pause))
+        env.update(DISTKD_TEST_PAUSE_AT=pause_at, DISTKD_TEST_PAUSE_FILE=str(pause), **hook_env())
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=ctrl_c_default)
 

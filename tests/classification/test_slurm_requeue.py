@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT
+from tests.hooks import hook_env
 
 CONFIG = str(ROOT / "configs" / "digits.yaml")
 OPTIONS = ["--device", "cpu", "--image-size", "16", "-b", "16", "--deterministic", "--max-iters-per-epoch", "8",
@@ -45,7 +46,7 @@ def fake_slurm(tmp_path: Path) -> dict[str, str]:
         (fake / name).write_text(text)
         (fake / name).chmod(0o755)
     path = f"{fake}:{Path(sys.executable).parent}:{os.environ['PATH']}"
-    return dict(os.environ, PATH=path, FAKE=str(fake), OMP_NUM_THREADS="1", GPUS="1", GPUS_PER_NODE="1")
+    return dict(os.environ, PATH=path, FAKE=str(fake), OMP_NUM_THREADS="1", GPUS="1", GPUS_PER_NODE="1", **hook_env())
 
 
 def slurm_train(env: dict[str, str], out: Path, **extra: str) -> subprocess.CompletedProcess:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import HANG_GUARD_S, ROOT
+from tests.hooks import CALLBACK
 
 
 @pytest.mark.slow
@@ -16,7 +17,7 @@ def test_a_rank_that_raises_stops_the_job_and_rank_0_names_it(tmp_path):
     # The collectives' timeout is set far above the test's hang guard: the job can only end within the
     # guard because the failure reached the other rank at once (no wall-clock margin is measured).
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT), DISTKD_TEST_FAIL_AT="1:0:3",
-               DISTKD_DIST_TIMEOUT=str(10 * HANG_GUARD_S))
+               DISTKD_CALLBACKS=CALLBACK, DISTKD_DIST_TIMEOUT=str(10 * HANG_GUARD_S))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            str(ROOT / "tools" / "train.py"), "-c", str(ROOT / "configs" / "digits.yaml"), "--device", "cpu",
            "--model", "cifar_resnet8", "--image-size", "16", "-b", "8", "--epochs", "2", "-j", "0",

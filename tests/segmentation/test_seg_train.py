@@ -17,6 +17,7 @@ from segmentation import test as seg_test
 from segmentation.datasets.cityscapes import TRAIN_ID_TO_LABEL_ID
 from segmentation.train import main
 from tests.conftest import HANG_GUARD_S
+from tests.hooks import hook_env
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-progress", "--log-interval", "1",
@@ -126,7 +127,8 @@ def test_sigterm_saves_exits_75_and_the_run_resumes_exactly(cityscapes, tmp_path
     main([*common, "--save-dir", str(tmp_path / "full")])
     pause = tmp_path / "pause"
     pause.write_text("")
-    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKD_TEST_PAUSE_AT="0:2", DISTKD_TEST_PAUSE_FILE=str(pause))
+    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKD_TEST_PAUSE_AT="0:2", DISTKD_TEST_PAUSE_FILE=str(pause),
+               **hook_env())
     cmd = [sys.executable, str(ROOT / "tools" / "train_seg.py"), *common, "--save-dir", str(tmp_path / "split")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while not Path(f"{pause}.reached").exists():  # waits at iteration 2: the signal cannot race
@@ -149,3 +151,13 @@ def test_non_finite_loss_stops_naming_the_iteration_and_keeps_the_last_good_chec
     with pytest.raises(UserError, match=r"non-finite loss at iteration 2 \(loss_ori=(nan|inf)"):
         main(args)  # iteration 2 is no logging point: the device flag names it at the next save
     assert safe_load(save / "last.pth")["position"]["iteration"] == 1
+
+
+def test_amp_dtype_float16_is_cuda_only_and_bfloat16_runs_on_cpu(cityscapes, tmp_path):
+    common = ["--data", str(cityscapes), "--max-iterations", "1", *TINY, "--student-backbone", "resnet18", "--amp"]
+    main([*common, "--save-dir", str(tmp_path / "fp16")])  # the default --amp-dtype float16: float32 on CPU
+    log = (tmp_path / "fp16" / "log.txt").read_text()
+    assert "--amp --amp-dtype float16 needs CUDA; training in float32 on cpu" in log and "iterations, float32" in log
+    assert "scaler" not in safe_load(tmp_path / "fp16" / "last.pth")  # a GradScaler for float16 on CUDA only
+    main([*common, "--amp-dtype", "bfloat16", "--save-dir", str(tmp_path / "bf16")])
+    assert "iterations, AMP bfloat16" in (tmp_path / "bf16" / "log.txt").read_text()

@@ -30,6 +30,7 @@ from distkd.errors import UserError
 from distkd.losses.dist_kd import dist_loss
 from distkd.utils.distributed import DistInfo
 from tests.conftest import HANG_GUARD_S, ROOT, write_cifar
+from tests.hooks import hook_env
 
 # The bound docs/teacher_store.md states for K = 20 of 100 classes on the peaked profile below.
 TOPK_LOSS_BOUND = 0.01
@@ -241,7 +242,8 @@ def test_a_build_killed_by_sigkill_mid_chunk_resumes_to_the_same_file_set(cifar,
     build_main(opts + ["--out", str(tmp_path / "straight")])
     pause = tmp_path / "pause"
     pause.write_text("")
-    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKD_TEST_PAUSE_AT="2:0", DISTKD_TEST_PAUSE_FILE=str(pause))
+    env = dict(os.environ, OMP_NUM_THREADS="1", DISTKD_TEST_PAUSE_AT="2:1", DISTKD_TEST_PAUSE_FILE=str(pause),
+               **hook_env())  # after chunk 2 stored 1 batch
     cmd = [sys.executable, str(ROOT / "tools" / "build_teacher_store.py"), *opts, "--out", str(tmp_path / "killed")]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     while not Path(f"{pause}.reached").exists():  # waits inside chunk 2, its first batch written
