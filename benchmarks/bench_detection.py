@@ -14,7 +14,7 @@ project's per-anchor variant, and one distillation step of each of the four DIST
    the batch exist before it).
 
 The configs are the real ones (full-size teachers), pointed at the tiny set (3 images of 128x96,
-2 per batch) by ``tests/detection/tiny.py``; needs the OpenMMLab stack (``tools/install_openmmlab.sh``).
+2 per batch) by ``detection/tiny.py``; needs the OpenMMLab stack (``tools/install_openmmlab.sh``).
 
     PYTHONPATH=. python benchmarks/bench_detection.py              # CPU, full-size teachers
     PYTHONPATH=. python benchmarks/bench_detection.py --threads 1 --clock cpu   # on a shared machine
