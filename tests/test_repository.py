@@ -130,13 +130,20 @@ def test_reproduce_uses_the_library_not_the_trainers():
     assert all((ROOT / path).is_file() for path in REPRODUCE_ENTRY_POINTS)
 
 
+# tools/ holds reproduce.py, which shadows the reproduce package for a script run from tools/ (Python
+# puts the script's folder first on sys.path): the tools that import the package leave that folder out.
+SHADOWED_BY_TOOLS_REPRODUCE = {"tools/reproduce.py", "tools/report.py", "tools/demo.py"}
+
+
 def test_no_sys_path_edits():
-    """The package is installed (README: ``pip install -e .``); the tools and benchmarks import it as
-    installed. ``gpu_check_fork.py`` sets ``sys.path[0]`` of the scripts it runs, as the interpreter does."""
-    pattern = re.compile(r"\bsys\.path\.(?:insert|append|extend)\b|\bsys\.path\s*(?:\+=|=[^=])")
+    """The package is installed (README: ``pip install -e .``): no code adds a folder to ``sys.path``.
+    ``gpu_check_fork.py`` sets ``sys.path[0]`` of the scripts it runs, as the interpreter does."""
+    adds = re.compile(r"\bsys\.path\.(?:insert|append|extend)\b|\bsys\.path\s*(?:\+=|=[^=])")
     found = [f"{path}:{n}" for path in python_files(*CODE_DIRS) if path != "benchmarks/gpu_check_fork.py"
-             for n, line in enumerate((ROOT / path).read_text().splitlines(), 1) if pattern.search(line)]
+             for n, line in enumerate((ROOT / path).read_text().splitlines(), 1) if adds.search(line)]
     assert not found, found
+    drops = {path for path in python_files(*CODE_DIRS) if "sys.path[:] = " in (ROOT / path).read_text()}
+    assert drops == SHADOWED_BY_TOOLS_REPRODUCE
 
 
 @pytest.mark.parametrize("package", ["distkd", "distkd_cli", "reproduce"])
