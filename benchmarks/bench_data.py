@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import multiprocessing
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -40,12 +39,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header  # noqa: E402
-from classification.config import parse_args  # noqa: E402
-from classification.data import build_loaders  # noqa: E402
-from classification.data.on_device import DeviceLoader, DeviceSample  # noqa: E402
-from distkd.utils.distributed import DistInfo  # noqa: E402
+from classification.config import parse_args
+from classification.data import build_loaders
+from classification.data.on_device import DeviceLoader, DeviceSample
+from distkd.utils.distributed import DistInfo
+from distkd_cli.measure import machine_header
 
 
 def _write_jpeg(job: tuple[Path, int, int, int, int]) -> None:

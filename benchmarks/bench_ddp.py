@@ -29,7 +29,6 @@ import socket
 import statistics
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -37,11 +36,10 @@ import torch.multiprocessing as mp
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header  # noqa: E402
-from classification.models import build_model  # noqa: E402
-from distkd.distiller import Distiller  # noqa: E402
-from distkd.losses import build_kd_loss  # noqa: E402
+from classification.models import build_model
+from distkd.distiller import Distiller
+from distkd.losses import build_kd_loss
+from distkd_cli.measure import machine_header
 
 
 def variants(opts: argparse.Namespace, world: int) -> dict[str, dict]:

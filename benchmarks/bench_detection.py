@@ -14,7 +14,7 @@ project's per-anchor variant, and one distillation step of each of the four DIST
    the batch exist before it).
 
 The configs are the real ones (full-size teachers), pointed at the tiny set (3 images of 128x96,
-2 per batch) by ``tests/detection/tiny.py``; needs the OpenMMLab stack (``tools/install_openmmlab.sh``).
+2 per batch) by ``detection/tiny.py``; needs the OpenMMLab stack (``tools/install_openmmlab.sh``).
 
     PYTHONPATH=. python benchmarks/bench_detection.py              # CPU, full-size teachers
     PYTHONPATH=. python benchmarks/bench_detection.py --threads 1 --clock cpu   # on a shared machine
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 import warnings
@@ -35,8 +34,7 @@ warnings.filterwarnings("ignore")  # mmengine's pkg_resources notice, "teacher k
 
 import torch  # noqa: E402
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header, peak_bytes  # noqa: E402
+from distkd_cli.measure import machine_header, peak_bytes  # noqa: E402
 
 MiB = 2**20
 CONFIGS = {  # --configs key: (table label, config in configs/detection)
@@ -53,7 +51,7 @@ def build(name: str, data_root: Path, small_teacher: bool, device: torch.device)
     from mmengine.registry import MODELS, init_default_scope
     from mmengine.runner import Runner, set_random_seed
 
-    from tests.detection.tiny import tiny_detection_config
+    from detection.tiny import tiny_detection_config
 
     cfg = tiny_detection_config(name, data_root, small_teacher=small_teacher)
     init_default_scope(cfg.default_scope)
@@ -150,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         compat.apply()
         import detection.plugin  # noqa: F401
-        from tests.detection.tiny import write_tiny_coco
+        from detection.tiny import write_tiny_coco
     except ModuleNotFoundError as err:
         raise SystemExit(f"{err}: this benchmark needs the OpenMMLab stack (sh tools/install_openmmlab.sh)") from None
 

@@ -17,19 +17,16 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's start-up chatter on stderr
 
-import torch  # noqa: E402
-from torch import Tensor  # noqa: E402
+import torch
+from torch import Tensor
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header, parse_shape, peak_bytes  # noqa: E402
-from distkd.losses import build_kd_loss  # noqa: E402
+from distkd.losses import build_kd_loss
+from distkd_cli.measure import machine_header, parse_shape, peak_bytes
 
 CPU_SIZES = "128x100,256x1000,1024x1000,8x19x128x256"
 GPU_SIZES = CPU_SIZES + ",8x19x512x1024"

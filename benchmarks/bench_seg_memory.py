@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import time
-from pathlib import Path
 
 os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # the profiler's start-up chatter on stderr
 
-import torch  # noqa: E402
+import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header, peak_bytes  # noqa: E402
-from distkd.distiller import Distiller  # noqa: E402
-from distkd.losses import build_kd_loss  # noqa: E402
-from segmentation.engine.losses import HeadsKD, SegCrossEntropy  # noqa: E402
-from segmentation.models import WithAux, build_segmentor  # noqa: E402
+from distkd.distiller import Distiller
+from distkd.losses import build_kd_loss
+from distkd_cli.measure import machine_header, peak_bytes
+from segmentation.engine.losses import HeadsKD, SegCrossEntropy
+from segmentation.models import WithAux, build_segmentor
 
 MiB = 2**20
 

@@ -36,23 +36,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import statistics
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header  # noqa: E402
-from classification.accumulation import MicroSteps  # noqa: E402
-from classification.models import build_model  # noqa: E402
-from distkd.distiller import Distiller  # noqa: E402
-from distkd.errors import UserError  # noqa: E402
-from distkd.losses import build_kd_loss  # noqa: E402
-from distkd.utils.rng import seed_everything  # noqa: E402
-from distkd.utils.sampling import step_seed  # noqa: E402
+from classification.accumulation import MicroSteps
+from classification.models import build_model
+from distkd.distiller import Distiller
+from distkd.errors import UserError
+from distkd.losses import build_kd_loss
+from distkd.utils.rng import seed_everything
+from distkd.utils.sampling import step_seed
+from distkd_cli.measure import machine_header
 
 DEFAULT_PAIRS = "tv_resnet18:tv_resnet34,cifar_resnet8x4:cifar_resnet32x4"
 SMOKE_PAIRS = "tv_resnet18:tv_resnet18"

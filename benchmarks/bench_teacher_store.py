@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import pickle
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,23 +36,22 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.common import machine_header  # noqa: E402
-from classification.config import parse_args  # noqa: E402
-from classification.data.datasets import build_dataset  # noqa: E402
-from classification.data.transforms import build_transform  # noqa: E402
-from classification.models import build_model  # noqa: E402
-from classification.teacher_store.builder import build_store  # noqa: E402
-from classification.teacher_store.replay import ReplayDataset  # noqa: E402
-from classification.teacher_store.store import TeacherStore, rebuild_topk, topk_split  # noqa: E402
-from classification.teacher_store.views import ReplayRecipe  # noqa: E402
-from distkd.context import Batch, BatchContext  # noqa: E402
-from distkd.distiller import Distiller  # noqa: E402
-from distkd.losses import build_kd_loss  # noqa: E402
-from distkd.losses.dist_kd import dist_loss  # noqa: E402
-from distkd.teacher import StoredTeacher  # noqa: E402
-from distkd.utils.checkpoint import load_weights  # noqa: E402
-from distkd.utils.sampling import SeededBatchSampler  # noqa: E402
+from classification.config import parse_args
+from classification.data.datasets import build_dataset
+from classification.data.transforms import build_transform
+from classification.models import build_model
+from classification.teacher_store.builder import build_store
+from classification.teacher_store.replay import ReplayDataset
+from classification.teacher_store.store import TeacherStore, rebuild_topk, topk_split
+from classification.teacher_store.views import ReplayRecipe
+from distkd.context import Batch, BatchContext
+from distkd.distiller import Distiller
+from distkd.losses import build_kd_loss
+from distkd.losses.dist_kd import dist_loss
+from distkd.teacher import StoredTeacher
+from distkd.utils.checkpoint import load_weights
+from distkd.utils.sampling import SeededBatchSampler
+from distkd_cli.measure import machine_header
 
 IDENTITY = {"teacher_id": {"model": "bench", "checkpoint_sha256": "random"},
             "dataset_id": {"name": "bench", "images": 0, "sha256": ""}}

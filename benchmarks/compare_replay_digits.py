@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from classification.teacher_store.cli import main as build_store_main  # noqa: E402
-from classification.train import main as train_main  # noqa: E402
+from classification.teacher_store.cli import main as build_store_main
+from classification.train import main as train_main
 
 ROOT = Path(__file__).resolve().parents[1]
 

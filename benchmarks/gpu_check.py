@@ -45,11 +45,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
-from benchmarks.gpu_check_fork import preload  # noqa: E402
-from benchmarks.gpu_check_report import TARGETS, join_tables, parse_rows  # noqa: E402
-from benchmarks.gpu_check_runner import DRY, GPU, ROOT, Sizes  # noqa: E402
-from benchmarks.gpu_check_steps import Check  # noqa: E402
+from benchmarks.gpu_check_fork import preload
+from benchmarks.gpu_check_report import TARGETS, join_tables, parse_rows
+from benchmarks.gpu_check_runner import DRY, GPU, ROOT, Sizes
+from benchmarks.gpu_check_steps import Check
 
 __all__ = ["DRY", "GPU", "TARGETS", "Check", "Sizes", "main", "join_tables", "parse_rows"]
 

@@ -8,7 +8,6 @@ import os
 import re
 import shlex
 import shutil
-import sys
 import time
 from pathlib import Path
 
@@ -126,7 +125,6 @@ class Check(Runner, Report):
         ``iterations`` full batches (default: the end-to-end run's), the same files."""
         base = self.work / "jpegs"
         if not (base / "meta" / "train.txt").is_file():
-            sys.path.insert(0, str(ROOT))
             from benchmarks.bench_data import write_jpegs
 
             width, height = (int(v) for v in self.s.jpeg_size.split("x"))

@@ -60,7 +60,7 @@ def paper_gpus(config: str | None) -> int | None:
     """The number of GPUs of the paper's run that a bundled config (``-c``) describes, else None."""
     if not config:
         return None
-    from reproduce.paper import RECIPES
+    from distkd_cli.recipes import RECIPES
 
     path = Path(config).resolve()
     for recipe in RECIPES.values():

@@ -1,16 +1,19 @@
 """The paper's released CIFAR-100 teachers: download, verify, unpack where the commands expect them.
 
-    python tools/get_teachers.py cifar100        # -> checkpoints/cifar100/<model>.pth
+    python tools/get_teachers.py cifar100                      # the paper's release (hunto/DIST_KD v0.0.2)
+    python tools/get_teachers.py cifar100 --source mdistiller  # the same benchmark's teachers, mdistiller
 
 The paper's repository publishes the four CIFAR-100 teachers of its table as one release asset
 (``hunto/DIST_KD`` release ``v0.0.2``, ``cifar_ckpts.zip``); mdistiller publishes the same
 benchmark's teachers (``--source mdistiller``). No checksum is published, so the archive and every
 unpacked file are checked trust-on-first-use: their SHA-256 is recorded in
 ``checkpoints/cifar100/sha256.json`` at the first download, and later downloads and every training
-run that reads them (``--teacher-ckpt``) must match it.
+run that reads them (``--teacher-ckpt``) must match it. Every teacher is checked to load into its
+model; ``DISTKD_MIRROR=URL`` fetches from a mirror.
 """
 from __future__ import annotations
 
+import argparse
 import os
 import tarfile
 import tempfile
@@ -18,9 +21,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from classification.download import check_or_record, download
 from distkd.errors import UserError
 from distkd.utils.checkpoint import load_weights
+from distkd_cli.args import ArgumentParser
+from distkd_cli.download import check_or_record, download
 
 DEFAULT_ROOT = Path("checkpoints")
 
@@ -142,3 +146,17 @@ def missing_teacher_hint(path: str | os.PathLike) -> str | None:
                 f"`python tools/get_teachers.py cifar100 --root {path.parent.parent}`, or train one "
                 "(README: CIFAR-100)")
     return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``tools/get_teachers.py``: fetch the teachers, print the trainer options that use them."""
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("table", choices=["cifar100"], help="which teachers")
+    p.add_argument("--root", default=str(DEFAULT_ROOT), help="checkpoint folder (teachers go to ROOT/cifar100/)")
+    p.add_argument("--source", default="dist_kd", choices=sorted(SOURCES))
+    p.add_argument("--models", nargs="*", default=None, choices=list(CIFAR100_TEACHERS), help="default: all four")
+    p.add_argument("--offline", action="store_true", help="never download (the archive must already be there)")
+    args = p.parse_args(argv)
+    paths = get_cifar100_teachers(args.root, args.source, args.offline, args.models)
+    for model, path in paths.items():
+        print(f"--teacher-model {model} --teacher-ckpt {path}")

@@ -25,7 +25,6 @@ from classification.config import fill_defaults, parse_args
 from classification.data import build_loaders
 from classification.data.loaders import mixup_active
 from classification.data.transforms import DEFAULT_SIZE, IMAGENET_MEAN, IMAGENET_STD, normalization
-from classification.download import check_recorded
 from classification.engine import EpochProgress, StepConfig, evaluate, train_one_epoch
 from classification.models import build_model, check_model_name, list_models
 from classification.scheduler import LRSchedule
@@ -44,6 +43,7 @@ from distkd.utils.preemption import PreemptionGuard, run_guarded
 from distkd.utils.rng import seed_everything
 from distkd.utils.training_state import restore_training_state, training_state
 from distkd_cli.callbacks import Callbacks
+from distkd_cli.download import check_recorded
 
 
 def amp_dtype(args: argparse.Namespace, device: torch.device) -> torch.dtype | None:

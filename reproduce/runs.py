@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from reproduce.paper import DET_CONFIGS, RECIPES, rows_of_table
+from distkd_cli.recipes import RECIPES
+from reproduce.paper import DET_CONFIGS, rows_of_table
 
 # --- runs --------------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Shared fixtures: tiny datasets written in their real on-disk formats."""
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
+# The tools, launchers and benchmarks the tests start as processes import this checkout, whichever
+# checkout `pip install -e .` installed (the package is imported from ROOT in this process too).
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 
 # The tests wait on events (a pause file a run creates, a process's exit), never on time. This bound
 # is a deadlock guard only, not a speed requirement: it keeps a hung child from hanging the suite and

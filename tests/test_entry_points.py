@@ -169,10 +169,11 @@ def no_openmmlab(tmp_path_factory) -> str:
 
 @pytest.mark.parametrize("tool", ["train_mmdet.py", "test_mmdet.py"])
 def test_openmmlab_tools_without_openmmlab(tool, no_openmmlab):
-    helped = run([sys.executable, str(ROOT / "tools" / tool), "--help"], PYTHONPATH=no_openmmlab)
+    pythonpath = os.pathsep.join([no_openmmlab, str(ROOT)])
+    helped = run([sys.executable, str(ROOT / "tools" / tool), "--help"], PYTHONPATH=pythonpath)
     assert helped.returncode == 0 and "--cfg-options" in helped.stdout and not helped.stderr, helped.stderr
     failed = run([sys.executable, str(ROOT / "tools" / tool), DET_CONFIG, "x.pth"][: 3 if "train" in tool else 4],
-                 PYTHONPATH=no_openmmlab)
+                 PYTHONPATH=pythonpath)
     check_one_line(failed.returncode, failed.stderr, r"OpenMMLab stack is not installed .*install_openmmlab.sh")
 
 

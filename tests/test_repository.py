@@ -1,8 +1,12 @@
-"""Properties of the repository as a whole: a small core with no trainer imports and no import
-cycle, no private PyTorch API, no absolute machine paths."""
+"""Properties of the repository as a whole: layered imports with no cycle, a small core, short files and
+simple functions, no private PyTorch API, no absolute machine paths."""
 import ast
+import json
 import re
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -69,18 +73,77 @@ def test_the_private_api_pattern_leaves_public_code_alone(line):
     assert not PRIVATE_TORCH.search(line)
 
 
-def test_the_core_imports_no_trainer_or_tool():
-    outside = ("classification", "segmentation", "detection", "tools", "reproduce", "benchmarks", "distkd_cli")
-    found = {path: sorted(m for m in imports_of(path) if m.split(".")[0] in outside)
-             for path in python_files("distkd")}
-    assert not {k: v for k, v in found.items() if v}
+# The layers, lowest first: a module imports its own package and the packages of lower layers, never
+# one of its own layer or above. The tests import anything; nothing imports the tests.
+LAYERS = {
+    "distkd": 0,  # the library: losses, KD registry, Distiller, utilities (torch alone)
+    "distkd_cli": 1,  # the command-line layer and what the tasks and tools share (downloads, recipes)
+    "classification": 2, "segmentation": 2, "detection": 2,  # the tasks: none imports another
+    "reproduce": 3,  # the paper's tables: commands, sweeps, reports, the demo
+    "tools": 4, "benchmarks": 4,  # entry points: imported by nothing (but the tests)
+}
+# reproduce plans, runs and reports through the library; these entry points of it read a trainer's
+# options (the sweep's check of changed options) or run the trainer in-process (the demo).
+REPRODUCE_ENTRY_POINTS = {"reproduce/cli.py", "reproduce/demo.py"}
+TASKS = ("classification", "segmentation", "detection")
+
+
+def layer_violations(path: str, imports: set[str]) -> list[str]:
+    """The imports of ``path`` that break the layering of :data:`LAYERS`."""
+    package = path.split("/")[0]
+    if package == "tests":
+        return []
+    found = []
+    for module in sorted(imports):
+        top = module.split(".")[0]
+        if top == "tests" or (top in LAYERS and top != package and LAYERS[top] >= LAYERS[package]):
+            found.append(module)
+    return found
+
+
+def test_imports_follow_the_layers():
+    """distkd < distkd_cli < {classification, segmentation, detection} < reproduce < {tools, benchmarks}:
+    no upward or sideways import, and nothing outside the tests imports the tests."""
+    found = {path: v for path in python_files(*CODE_DIRS) if (v := layer_violations(path, imports_of(path)))}
+    assert not found, found
+
+
+@pytest.mark.parametrize("path, imports", [
+    ("distkd/x.py", {"distkd_cli.run"}), ("distkd_cli/x.py", {"classification.train"}),
+    ("classification/x.py", {"reproduce.paper"}), ("classification/x.py", {"segmentation.config"}),
+    ("benchmarks/x.py", {"tests.detection.tiny"}), ("reproduce/x.py", {"tools.report"}),
+    ("classification/x.py", {"benchmarks.common"}),
+])
+def test_the_layer_rule_catches_known_forms(path, imports):
+    assert layer_violations(path, imports)
+
+
+def test_the_layer_rule_allows_downward_imports():
+    assert not layer_violations("reproduce/x.py", {"distkd.errors", "distkd_cli.download", "classification.config"})
+    assert not layer_violations("tests/x.py", {"tools", "benchmarks.gpu_check", "tests.conftest"})
 
 
 def test_reproduce_uses_the_library_not_the_trainers():
-    trainers = ("classification", "segmentation", "detection", "tools")
-    found = {path: sorted(m for m in imports_of(path) if m.split(".")[0] in trainers)
-             for path in python_files("reproduce")}
+    found = {path: sorted(m for m in imports_of(path) if m.split(".")[0] in TASKS)
+             for path in python_files("reproduce") if path not in REPRODUCE_ENTRY_POINTS}
     assert not {k: v for k, v in found.items() if v}
+    assert all((ROOT / path).is_file() for path in REPRODUCE_ENTRY_POINTS)
+
+
+# tools/ holds reproduce.py, which shadows the reproduce package for a script run from tools/ (Python
+# puts the script's folder first on sys.path): the tools that import the package leave that folder out.
+SHADOWED_BY_TOOLS_REPRODUCE = {"tools/reproduce.py", "tools/report.py", "tools/demo.py"}
+
+
+def test_no_sys_path_edits():
+    """The package is installed (README: ``pip install -e .``): no code adds a folder to ``sys.path``.
+    ``gpu_check_fork.py`` sets ``sys.path[0]`` of the scripts it runs, as the interpreter does."""
+    adds = re.compile(r"\bsys\.path\.(?:insert|append|extend)\b|\bsys\.path\s*(?:\+=|=[^=])")
+    found = [f"{path}:{n}" for path in python_files(*CODE_DIRS) if path != "benchmarks/gpu_check_fork.py"
+             for n, line in enumerate((ROOT / path).read_text().splitlines(), 1) if adds.search(line)]
+    assert not found, found
+    drops = {path for path in python_files(*CODE_DIRS) if "sys.path[:] = " in (ROOT / path).read_text()}
+    assert drops == SHADOWED_BY_TOOLS_REPRODUCE
 
 
 @pytest.mark.parametrize("package", ["distkd", "distkd_cli", "reproduce"])
@@ -151,3 +214,53 @@ def test_no_absolute_machine_paths():
             continue
         found += [f"{path}:{n}" for n, line in enumerate(text.splitlines(), 1) if pattern.search(line)]
     assert not found, found
+
+
+# The shape targets of issue 26 (no file over 300 lines outside the tests, no function over cyclomatic
+# complexity 12) that other branches of the issue meet by rewriting these files. The lead empties this
+# set, and the C901 lines of pyproject.toml's [tool.ruff.lint.per-file-ignores], at the merge.
+PENDING_OTHER_BRANCHES = {
+    "classification/train.py",  # 435 lines
+    "classification/train.py:check_args",
+    "classification/train.py:_run",
+}
+MAX_LINES, MAX_COMPLEXITY = 300, 12
+
+
+def test_no_file_over_300_lines_outside_the_tests():
+    lengths = {path: len((ROOT / path).read_text().splitlines()) for path in python_files(*CODE_DIRS)}
+    long = {path: n for path, n in lengths.items() if n > MAX_LINES}
+    assert not {p: n for p, n in long.items() if p not in PENDING_OTHER_BRANCHES}, long
+    pending = {p for p in PENDING_OTHER_BRANCHES if ":" not in p}
+    assert pending <= set(long), f"now short: remove {sorted(pending - set(long))} from PENDING_OTHER_BRANCHES"
+
+
+def ruff_command() -> list[str]:
+    if shutil.which("ruff"):
+        return ["ruff"]
+    try:
+        import ruff  # noqa: F401
+    except ImportError:
+        pytest.skip("ruff is not installed (requirements.txt pins it)")
+    return [sys.executable, "-m", "ruff"]
+
+
+def test_no_function_over_complexity_12():
+    """ruff's C901 (McCabe) on every code folder, without the per-file ignores of pyproject.toml."""
+    out = subprocess.run([*ruff_command(), "check", "--isolated", "--select", "C901", "--config",
+                          f"lint.mccabe.max-complexity={MAX_COMPLEXITY}", "--output-format", "json", *CODE_DIRS],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode in (0, 1), out.stderr
+    found = {f"{Path(d['filename']).resolve().relative_to(ROOT)}:{d['message'].split('`')[1]}": d["message"]
+             for d in json.loads(out.stdout)}
+    assert not {k: v for k, v in found.items() if k not in PENDING_OTHER_BRANCHES}, found
+    pending = {p for p in PENDING_OTHER_BRANCHES if ":" in p}
+    assert pending <= set(found), f"now simple: remove {sorted(pending - set(found))} from PENDING_OTHER_BRANCHES"
+
+
+def test_ruff_ignores_c901_only_in_the_pending_files():
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    lint = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["ruff"]["lint"]
+    assert "C901" in lint["select"] and lint["mccabe"]["max-complexity"] == MAX_COMPLEXITY
+    ignored = {path for path, codes in lint.get("per-file-ignores", {}).items() if "C901" in codes}
+    assert ignored == {p.split(":")[0] for p in PENDING_OTHER_BRANCHES if ":" in p}

@@ -13,14 +13,10 @@ Takes the trainer's data and teacher options (the same -c config and --dataset /
         --teacher-model tv_resnet34 --out stores/in1k_r34 --device cuda --amp
 
 Killed, the same command resumes it (finished chunks are kept). Train with ``--teacher-store DIR``.
+
+The installed command ``distkd-build-teacher-store`` is the same.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from classification.teacher_store.cli import main  # noqa: E402
-from distkd_cli.run import run_cli  # noqa: E402
+from classification.commands import build_teacher_store
 
 if __name__ == "__main__":
-    run_cli(main, fast_exit=True)
+    build_teacher_store()

@@ -1,12 +1,16 @@
 #!/usr/bin/env python
-"""Digits demo: teacher, then student without KD / with KD / with DIST (see classification/demo.py)."""
-import os
+"""Digits demo: teacher, then student without KD / with KD / with DIST (see reproduce/demo.py).
+
+The installed command ``distkd-demo`` is the same.
+"""
 import sys
+from pathlib import Path
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# This folder holds reproduce.py, which would shadow the `reproduce` package (installed, or on PYTHONPATH):
+# leave the script's own folder off the module path, as `python -P` does.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from classification.demo import main  # noqa: E402
-from distkd_cli.run import run_cli  # noqa: E402
+from reproduce.commands import demo  # noqa: E402
 
 if __name__ == "__main__":
-    run_cli(main, fast_exit=True)
+    demo()

@@ -26,6 +26,9 @@ for var in GPUS GPUS_PER_NODE CPUS_PER_TASK SIGNAL_TIME MAX_RESTARTS; do
     eval "value=\$$var"
     case $value in ''|*[!0-9]*) fail "$var must be a number, got '$value'" ;; esac
 done
+# The trainer imports this checkout (as the other launchers do), whichever one `pip install -e .` installed.
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 PREEMPTED=75
 restarts=0
 while true; do

@@ -1,14 +1,11 @@
+#!/usr/bin/env python
 """Evaluate a Cityscapes segmentation checkpoint, save colourised predictions; see segmentation/README.md.
 
     torchrun --nproc_per_node 8 tools/test_seg.py --model deeplabv3 --checkpoint best.pth ...
+
+The installed command ``distkd-test-seg`` is the same.
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from distkd_cli.run import run_cli  # noqa: E402
-from segmentation.test import main  # noqa: E402
+from segmentation.commands import test
 
 if __name__ == "__main__":
-    run_cli(main, fast_exit=True)
+    test()

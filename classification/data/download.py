@@ -13,8 +13,8 @@ from pathlib import Path
 from torchvision.datasets import CIFAR10, CIFAR100
 from torchvision.datasets.utils import extract_archive
 
-from classification.download import download
 from distkd.errors import UserError
+from distkd_cli.download import download
 
 # dataset -> (archive URL, archive MD5, folder the archive unpacks to); from torchvision's classes
 CIFAR_ARCHIVES = {

@@ -20,10 +20,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from classification.download import is_offline
 from distkd.errors import UserError
 from distkd.registry import Registry
 from distkd.utils.checkpoint import load_weights
+from distkd_cli.download import is_offline
 
 MODELS = Registry("model")
 

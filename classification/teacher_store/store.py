@@ -77,7 +77,7 @@ def dataset_fingerprint(dataset: Dataset) -> str:
 
 def teacher_identity(model: str, ckpt: str | None, pretrained: bool) -> dict[str, str]:
     """The teacher's model name and the SHA-256 of its checkpoint (or which built-in weights)."""
-    from classification.download import file_digest
+    from distkd_cli.download import file_digest
 
     if ckpt:
         if not Path(ckpt).is_file():

@@ -5,10 +5,10 @@ import zipfile
 import pytest
 import torch
 
-from classification.download import MIRROR_ENV
 from classification.models import build_model
 from classification.teachers import find_member, get_cifar100_teachers, missing_teacher_hint
 from distkd.errors import UserError
+from distkd_cli.download import MIRROR_ENV
 from tests.loopback import online, refused_url, serve
 
 

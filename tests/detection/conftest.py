@@ -6,8 +6,8 @@ import pytest
 
 @pytest.fixture(scope="session")
 def tiny_coco(tmp_path_factory):
-    """A 3-image COCO-format set on disk (see tests/detection/tiny.py)."""
+    """A 3-image COCO-format set on disk (see detection/tiny.py)."""
     pytest.importorskip("mmdet")
-    from tests.detection.tiny import write_tiny_coco
+    from detection.tiny import write_tiny_coco
 
     return write_tiny_coco(tmp_path_factory.mktemp("coco"))

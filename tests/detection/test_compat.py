@@ -18,7 +18,7 @@ pytest.importorskip("mmcv._ext", reason="OpenMMLab stack not installed: sh tools
 pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
-from tests.detection.tiny import ROOT  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
 
 
 def run_python(code: str) -> subprocess.CompletedProcess:

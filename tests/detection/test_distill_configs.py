@@ -15,7 +15,7 @@ pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 import detection.plugin  # noqa: E402,F401
-from tests.detection.tiny import tiny_detection_config  # noqa: E402
+from detection.tiny import tiny_detection_config  # noqa: E402
 
 MIMIC = [f"distill.loss_mimic_fpn{i}" for i in range(5)]
 FRCNN = "faster-rcnn_r50_dist_cascade-mask-rcnn_x101_2x_coco.py"
@@ -105,7 +105,7 @@ def test_full_size_teacher_and_student_build(name):
     from mmengine.config import Config
     from mmengine.registry import MODELS, init_default_scope
 
-    from tests.detection.tiny import DET_CONFIGS
+    from detection.tiny import DET_CONFIGS
 
     cfg = Config.fromfile(str(DET_CONFIGS / name))
     cfg.model.teacher_ckpt = None
@@ -155,7 +155,7 @@ def test_baseline_configs_are_mmdets_with_a_local_backbone(name, tiny_coco, tmp_
     from mmengine.registry import MODELS, init_default_scope
 
     from detection.checkpoints import weight_files
-    from tests.detection.tiny import DET_CONFIGS
+    from detection.tiny import DET_CONFIGS
 
     cfg = Config.fromfile(str(DET_CONFIGS / name))
     mmdet_cfg = get_config(f"mmdet::{name.split('_')[0]}/{name}".replace("faster-rcnn/", "faster_rcnn/"))

@@ -17,11 +17,10 @@ pytest.importorskip("mmdet")
 pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
+import detection.train as train_mmdet  # noqa: E402
+from detection.tiny import DET_CONFIGS, tiny_detection_config  # noqa: E402
 from distkd.errors import UserError  # noqa: E402
-from tests.detection.tiny import DET_CONFIGS, ROOT, tiny_detection_config  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-import train_mmdet  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
 
 CONFIGS = sorted(p.name for p in DET_CONFIGS.glob("*.py"))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.detection.tiny import ROOT
+from tests.conftest import ROOT
 
 BLOCK = "import sys\nfor m in ('mmcv', 'mmengine', 'mmdet', 'mmseg', 'mmrazor'): sys.modules[m] = None\n"
 

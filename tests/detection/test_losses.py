@@ -122,7 +122,7 @@ def retina_dist_losses(registry):
     """The five DIST losses of the RetinaNet DIST config, built as its distiller builds them."""
     from mmengine.config import Config
 
-    from tests.detection.tiny import DET_CONFIGS
+    from detection.tiny import DET_CONFIGS
 
     cfg = Config.fromfile(str(DET_CONFIGS / "retinanet_r50_dist_retinanet_x101_2x_coco.py"))
     specs = cfg.model.distiller.distill_losses
@@ -149,7 +149,7 @@ def test_paper_retina_dist_is_not_the_per_anchor_variant(registry):
     per-anchor config swaps in the alternative on all five levels."""
     from mmengine.config import Config
 
-    from tests.detection.tiny import DET_CONFIGS
+    from detection.tiny import DET_CONFIGS
 
     s, t = torch.randn(2, 720, 4, 4) - 4, torch.randn(2, 720, 4, 4) - 4
     paper = retina_dist_losses(registry)[0](s, t)

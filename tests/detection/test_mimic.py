@@ -4,7 +4,6 @@ trained with the student, kept in the distillation checkpoints and dropped from 
 from __future__ import annotations
 
 import os
-import sys
 
 import pytest
 import torch
@@ -17,10 +16,8 @@ pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_reso
 from mmengine.hooks import Hook  # noqa: E402
 
 import detection.plugin  # noqa: E402,F401
-from tests.detection.tiny import ROOT, tiny_detection_config  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-import test_mmdet  # noqa: E402
+import detection.test as test_mmdet  # noqa: E402
+from detection.tiny import tiny_detection_config  # noqa: E402
 
 RETINA_MIMIC = "retinanet_r50_dist-mimic_retinanet_x101_2x_coco.py"
 FRCNN_MIMIC = "faster-rcnn_r50_dist-mimic_cascade-mask-rcnn_x101_2x_coco.py"

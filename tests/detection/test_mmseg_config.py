@@ -11,7 +11,7 @@ pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 import detection.plugin  # noqa: E402,F401
-from tests.detection.tiny import SEG_CONFIGS  # noqa: E402
+from detection.tiny import SEG_CONFIGS  # noqa: E402
 
 CONFIG = SEG_CONFIGS / "deeplabv3_r18-d8_dist_deeplabv3_r101-d8_4xb2-80k_cityscapes-512x1024.py"
 SIZE = 64

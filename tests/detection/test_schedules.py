@@ -11,7 +11,7 @@ pytest.importorskip("mmengine")
 pytest.importorskip("mmdet")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
-from tests.detection.tiny import DET_CONFIGS  # noqa: E402
+from detection.tiny import DET_CONFIGS  # noqa: E402
 
 # config -> the paper's SGD lr (0.02 for Faster R-CNN; its RetinaNet configs set 0.01 explicitly)
 PAPER_LR = {

@@ -15,12 +15,11 @@ pytest.importorskip("mmrazor")
 pytestmark = [pytest.mark.openmmlab, pytest.mark.filterwarnings("ignore:pkg_resources is deprecated")]
 
 import detection.plugin  # noqa: E402,F401
+import detection.test as test_mmdet  # noqa: E402
+import detection.train as train_mmdet  # noqa: E402
+from detection.tiny import DET_CONFIGS, point_data, tiny_detection_config  # noqa: E402
 from distkd.errors import UserError  # noqa: E402
-from tests.detection.tiny import DET_CONFIGS, ROOT, point_data, tiny_detection_config  # noqa: E402
-
-sys.path.insert(0, str(ROOT / "tools"))
-import test_mmdet  # noqa: E402
-import train_mmdet  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
 
 FRCNN = DET_CONFIGS / "faster-rcnn_r50_dist_cascade-mask-rcnn_x101_2x_coco.py"
 PLAIN_STUDENT = "mmdet::faster_rcnn/faster-rcnn_r50_fpn_2x_coco.py"

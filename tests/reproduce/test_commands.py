@@ -1,6 +1,5 @@
 """tools/reproduce.py: the dry-run output of every table is parsed and checked against the paper
 rows, the model names the trainer accepts and the config files on disk."""
-import importlib.util
 import shlex
 import sys
 from pathlib import Path
@@ -8,8 +7,11 @@ from pathlib import Path
 import pytest
 
 from distkd.errors import UserError
+from distkd_cli.recipes import RECIPES
+from reproduce import cli as reproduce_cli
+from reproduce.dense_jobs import SEG_SCRIPT
 from reproduce.paper import load_paper_rows
-from reproduce.sweep import RECIPES, SEG_SCRIPT, plan
+from reproduce.sweep import plan
 
 ROOT = Path(__file__).resolve().parents[2]
 # CIFAR family names of the trainer (the zoo may not be registered in this tree yet).
@@ -21,17 +23,10 @@ CIFAR_MODELS = {
 }
 
 
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("reproduce_tool", ROOT / "tools" / "reproduce.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def dry_run(monkeypatch, capsys, *argv: str) -> list[list[str]]:
     """Run the tool as a user would; return its commands, each split into arguments."""
     monkeypatch.setattr(sys, "argv", ["reproduce.py", *argv])
-    _load_tool().main()
+    reproduce_cli.main()
     out = capsys.readouterr().out
     return [shlex.split(line) for line in out.splitlines() if line and not line.startswith("#")]
 
@@ -210,7 +205,7 @@ def test_coco_rows_map_to_commands(monkeypatch, capsys):
 
 def plan_output(monkeypatch, capsys, *argv: str) -> str:
     monkeypatch.setattr(sys, "argv", ["reproduce.py", *argv])
-    _load_tool().main()
+    reproduce_cli.main()
     return capsys.readouterr().out
 
 

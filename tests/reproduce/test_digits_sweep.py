@@ -1,6 +1,5 @@
 """The CPU-sized reproduction: the digits sweep through tools/reproduce.py's plan, then the report."""
 import csv
-import runpy
 
 import pytest
 
@@ -15,7 +14,7 @@ def test_digits_sweep_runs_end_to_end_at_reduced_size(tmp_path):
     jobs = plan("digits", seeds=2, gpus=0, output=str(tmp_path),
                 extra="--epochs 1 --max-iters-per-epoch 2 --image-size 8")
     assert len(jobs) == 1 + 3 * 2  # teacher, then baseline / KD / DIST for each seed
-    options_of = runpy.run_path(str(ROOT / "tools" / "reproduce.py"))["trainer_options"]  # as tools/reproduce.py
+    from reproduce.cli import trainer_options as options_of  # as tools/reproduce.py
     assert run_jobs(jobs, cwd=ROOT, options_of=options_of) == 0
     markdown = write_report(tmp_path)
     assert "DIST" in markdown and (tmp_path / "report.png").stat().st_size > 1000

@@ -1,14 +1,13 @@
 """The paper's per-epoch curve (original trainer's log format) beside a run of the same row."""
 import csv
-import importlib.util
 
 import pytest
 import yaml
 
-from classification.download import MIRROR_ENV
 from distkd.errors import UserError
-from reproduce.paper import PAPER_LOGS, first_departure, log_name_for, parse_log
-from tests.conftest import ROOT
+from distkd_cli.download import MIRROR_ENV
+from reproduce import report_cli
+from reproduce.paper_logs import PAPER_LOGS, first_departure, log_name_for, parse_log
 from tests.loopback import online, refused_url, serve
 
 PAPER = {0: 30.5, 1: 45.25, 2: 52.0, 3: 58.75}
@@ -58,13 +57,6 @@ def test_row_to_log_name():
     assert first_departure(PAPER, {0: 30.0, 1: 45.0, 2: 49.0}, 1.0) == 2
 
 
-def load_report_tool():
-    spec = importlib.util.spec_from_file_location("report_tool", ROOT / "tools" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def write_run(folder, top1):
     folder.mkdir(parents=True)
     args = {"model": "tv_resnet18", "teacher_model": "tv_resnet34",
@@ -81,7 +73,7 @@ def test_report_downloads_the_log_and_draws_both_curves(tmp_path, monkeypatch, c
     (tmp_path / "srv").mkdir()
     (tmp_path / "srv" / "baseline_Res34-Res18.txt").write_text(original_log())
     write_run(tmp_path / "experiments" / "r18", {0: 30.0, 1: 45.0, 2: 48.5})  # departs at epoch 2
-    report = load_report_tool()
+    report = report_cli
     with serve(tmp_path / "srv") as base:
         monkeypatch.setenv(MIRROR_ENV, base)
         report.main(["--run", "experiments/r18", "--paper-log", "auto"])
@@ -98,7 +90,7 @@ def test_report_with_a_log_path_and_a_refused_download(tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     (tmp_path / "mine.txt").write_text(original_log())
     write_run(tmp_path / "run", {0: 30.5, 1: 45.25})
-    report = load_report_tool()
+    report = report_cli
     report.main(["--run", "run", "--paper-log", "mine.txt"])
     assert "within 1 point(s)" in capsys.readouterr().out
     monkeypatch.setenv(MIRROR_ENV, refused_url())

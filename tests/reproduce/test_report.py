@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from distkd.errors import UserError
+from reproduce.matching import build_lines, roles_in_row
 from reproduce.paper import reference_rows
-from reproduce.report import build_lines, roles_in_row, write_report
+from reproduce.report import write_report
 from reproduce.runs import load_run
 
 sys.path.insert(0, str(Path(__file__).parent))

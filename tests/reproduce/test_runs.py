@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from reproduce.matching import build_lines
 from reproduce.paper import reference_rows
-from reproduce.report import build_lines
 from reproduce.runs import find_runs, load_run
 
 sys.path.insert(0, str(Path(__file__).parent))

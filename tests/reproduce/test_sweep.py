@@ -1,13 +1,13 @@
 """--run: commands run in order, finished experiments are skipped, the first failure stops the sweep."""
-import runpy
 import sys
 from pathlib import Path
 
 import pytest
 
 from distkd.errors import UserError
+from reproduce.jobs import Job, short_name
 from reproduce.paper import DIGITS_ROW
-from reproduce.sweep import Job, run_jobs, short_name
+from reproduce.sweep import run_jobs
 from tests.conftest import ROOT as ROOT_DIR
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -64,7 +64,8 @@ def test_a_run_started_with_other_options_is_named_with_what_to_do(tmp_path):
 
     command = ["-c", str(ROOT_DIR / "configs/digits.yaml"), "--model", "cifar_resnet8", "--epochs", "3"]
     job = Job("e", "baseline", DIGITS_ROW, 0, ("python", "tools/train.py", *command), None, (), str(tmp_path / "e"))
-    options_of = runpy.run_path(str(ROOT_DIR / "tools" / "reproduce.py"))["trainer_options"]
+    from reproduce.cli import trainer_options as options_of
+
     assert changed_options(job, options_of=options_of) == []  # nothing started yet
     (tmp_path / "e").mkdir()
     earlier = vars(fill_defaults(parse_args([*command[:-1], "2", "--output", "elsewhere", "--workers", "9"])))

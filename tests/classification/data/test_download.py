@@ -6,8 +6,8 @@ import pytest
 
 from classification.data import build_dataset
 from classification.data import download as cifar_download
-from classification.download import MIRROR_ENV
 from distkd.errors import UserError
+from distkd_cli.download import MIRROR_ENV
 from tests.conftest import write_cifar
 from tests.loopback import online, refused_url, serve
 

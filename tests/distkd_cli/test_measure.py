@@ -1,7 +1,7 @@
 """The benchmarks' peak-memory method counts what a call keeps alive, and nothing else."""
 import torch
 
-from benchmarks.common import parse_shape, peak_bytes
+from distkd_cli.measure import parse_shape, peak_bytes
 
 CPU = torch.device("cpu")
 

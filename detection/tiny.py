@@ -1,4 +1,5 @@
-"""Tiny inputs for the OpenMMLab tests: a COCO-format set written to disk and configs shrunk for CPU.
+"""Tiny inputs for quick CPU runs of the OpenMMLab configs (the tests, ``benchmarks/bench_detection.py``):
+a COCO-format set written to disk and the repository's configs shrunk for CPU.
 
 The configs keep their distillation wiring (algorithm, recorders, loss names, RoI sharing); only the
 image scale, the data paths and the teacher's backbone width change, and no weights are loaded.
@@ -11,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]  # the repository (its configs/)
 DET_CONFIGS = ROOT / "configs" / "detection"
 SEG_CONFIGS = ROOT / "configs" / "segmentation_mmseg"
 ANN_FILE = "annotations/instances_tiny.json"

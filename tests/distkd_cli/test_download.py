@@ -3,8 +3,8 @@ import hashlib
 
 import pytest
 
-from classification import download as dl
 from distkd.errors import UserError
+from distkd_cli import download as dl
 from tests.loopback import online, refused_url, serve
 
 URL = "https://example.invalid/releases/weights.bin"  # never contacted: the mirror redirects it

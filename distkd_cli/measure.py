@@ -1,4 +1,5 @@
-"""Helpers shared by the benchmarks: shape parsing and a header naming the machine."""
+"""Measuring, for the benchmarks and the GPU check (`benchmarks/`): a header naming the machine, the peak
+memory of a call, and sizes given on the command line."""
 from __future__ import annotations
 
 import datetime

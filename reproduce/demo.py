@@ -27,7 +27,8 @@ from classification.config import fill_defaults, parse_args
 from classification.train import main as train_main
 from distkd.errors import UserError
 from distkd_cli.args import ArgumentParser
-from reproduce.sweep import RECIPES, recorded_differences
+from distkd_cli.recipes import RECIPES
+from reproduce.sweep import recorded_differences
 
 CONFIG = str(Path(__file__).resolve().parents[1] / "configs" / "digits.yaml")
 _DIGITS = RECIPES["digits"]  # the same KD / DIST loss weights as `tools/reproduce.py digits`

@@ -63,10 +63,11 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     one-line :class:`UserError` saying what to do.
     """
     dest = Path(dest)
+    expected = {"md5": md5, "sha256": sha256}
     if dest.is_file():
-        for name, expected in (("md5", md5), ("sha256", sha256)):
-            if expected and file_digest(dest, name) != expected.lower():
-                raise UserError(f"'{dest}' does not have the expected {name} {expected}: delete it and try again")
+        for name, digest in expected.items():
+            if digest and file_digest(dest, name) != digest.lower():
+                raise UserError(f"'{dest}' does not have the expected {name} {digest}: delete it and try again")
         return dest
     if is_offline(offline):
         raise UserError(f"'{dest}' is missing and downloads are off (--offline / HF_HUB_OFFLINE / DISTKD_OFFLINE); "
@@ -78,42 +79,58 @@ def download(url: str, dest: str | os.PathLike, *, md5: str | None = None, sha25
     tmp = Path(tmp_name)
     kept = False
     try:
-        hashes = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(source, timeout=timeout) as response:
-            total = int(response.headers.get("Content-Length") or 0) or None
-            bar = _progress_bar(total, dest.name, progress)
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-                for h in hashes.values():
-                    h.update(chunk)
-                bar.update(len(chunk))
-            bar.close()
-            out.flush()
-            os.fsync(out.fileno())
-        if total is not None and tmp.stat().st_size != total:
-            raise UserError(f"download of {source} stopped after {tmp.stat().st_size} of {total} bytes; "
-                            f"try again, or {_hand_fetch_hint(url, dest)}")
-        for name, expected in (("md5", md5), ("sha256", sha256)):
-            if expected and hashes[name].hexdigest() != expected.lower():
+        hashes = _fetch(source, os.fdopen(fd, "wb"), tmp, dest.name, progress, timeout, _hand_fetch_hint(url, dest))
+        for name, digest in expected.items():
+            if digest and hashes[name].hexdigest() != digest.lower():
                 raise UserError(f"checksum mismatch for {source}: {name} {hashes[name].hexdigest()}, expected "
-                                f"{expected}; the file was removed: try again, or {_hand_fetch_hint(url, dest)}")
+                                f"{digest}; the file was removed: try again, or {_hand_fetch_hint(url, dest)}")
         os.replace(tmp, dest)
         kept = True
     except (urllib.error.URLError, OSError, TimeoutError) as err:
-        reason = getattr(err, "reason", None) or getattr(err, "strerror", None) or err
-        if isinstance(err, urllib.error.HTTPError):
-            reason = f"HTTP {err.code} {err.reason}"
-        raise UserError(f"could not download {source} ({reason}); nothing was kept: check the connection and "
+        raise UserError(f"could not download {source} ({_reason(err)}); nothing was kept: check the connection and "
                         f"try again, or {_hand_fetch_hint(url, dest)}") from None
     finally:
         tmp.unlink(missing_ok=True)
         if not kept:  # a failed download leaves nothing behind: not even the folders it made
-            for folder in created:
-                try:
-                    folder.rmdir()
-                except OSError:
-                    break
+            _remove_empty(created)
     return dest
+
+
+def _fetch(source: str, out, tmp: Path, name: str, progress: bool, timeout: float, hint: str) -> dict:
+    """Stream ``source`` into the open file ``out`` (the temp file ``tmp``), synced to disk; returns
+    its MD5 and SHA-256. A transfer shorter than the announced Content-Length is an error."""
+    hashes = {"md5": hashlib.md5(), "sha256": hashlib.sha256()}
+    with out, urllib.request.urlopen(source, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        bar = _progress_bar(total, name, progress)
+        while chunk := response.read(_CHUNK):
+            out.write(chunk)
+            for h in hashes.values():
+                h.update(chunk)
+            bar.update(len(chunk))
+        bar.close()
+        out.flush()
+        os.fsync(out.fileno())
+    if total is not None and tmp.stat().st_size != total:
+        raise UserError(f"download of {source} stopped after {tmp.stat().st_size} of {total} bytes; "
+                        f"try again, or {hint}")
+    return hashes
+
+
+def _reason(err: BaseException) -> object:
+    """Why a transfer failed, in a few words (an HTTP status, the OS's message)."""
+    if isinstance(err, urllib.error.HTTPError):
+        return f"HTTP {err.code} {err.reason}"
+    return getattr(err, "reason", None) or getattr(err, "strerror", None) or err
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed download created (deepest first), stopping at one not empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            break
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool):
