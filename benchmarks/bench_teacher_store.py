@@ -39,7 +39,7 @@ from torch.utils.data import DataLoader
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a clone without installing
 from benchmarks.common import machine_header  # noqa: E402
-from classification.config import parse_args  # noqa: E402
+from classification.config import load_config  # noqa: E402
 from classification.data.datasets import build_dataset  # noqa: E402
 from classification.data.transforms import build_transform  # noqa: E402
 from classification.models import build_model  # noqa: E402
@@ -86,8 +86,8 @@ class Setup:
         opts = ["--dataset", dataset, "--data-path", str(root)]
         if dataset == "folder":
             opts += ["--image-size", str(image_size)]
-        self.args = parse_args(opts)
-        self.transform = build_transform(self.args, train=True)
+        self.args = load_config(opts).data
+        self.transform = build_transform(self.args, load_config(opts).augment)
         self.recipe = ReplayRecipe(self.transform)
         self.raw = build_dataset(dataset, str(root), "train", None)
         self.classes, self.batch = classes, batch

@@ -120,7 +120,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ``--save-dir`` turned into ``--output`` / ``--experiment``."""
     parser = get_args_parser()
     args = fill_paper_defaults(parse_with_config(parser, argv))
-    args.kd_loss_kwargs = kd_options(parser, args)
+    args.kd_loss_kwargs = kd_options(parser, args.kd_loss_kwargs)
     if args.kd_temperature is not None:  # the paper's option: the method's tau
         if args.kd_loss_kwargs.get("tau", args.kd_temperature) != args.kd_temperature:
             raise UserError(f"--kd-temperature {args.kd_temperature} contradicts --kd-loss-kwargs "

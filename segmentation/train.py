@@ -228,7 +228,7 @@ def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | Non
         ids = [device.index] if device.type == "cuda" else None
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     if info.is_main:
-        exp.write_args(args)
+        exp.write_args(vars(args))
         for name in ("metrics.csv", "train_log.csv"):  # rows written after the checkpoint (a kill) come again
             exp.truncate_metrics("iteration", start, name)
     logger.info("experiment %s | student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",
