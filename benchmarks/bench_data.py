@@ -3,7 +3,7 @@
 Writes ``--images`` JPEGs of ImageNet-like size (default 500x375, quality 90) in ImageFolder layout
 under a temporary folder (``--repeat R``: a list file naming each R times, for big batches x many
 workers), builds the trainer's own loaders (``classification.data.build_loaders`` with options
-from ``classification.config.parse_args``: dataset imagenet, timm's RandomResizedCrop + flip, and
+from ``classification.config.load_config``: dataset imagenet, timm's RandomResizedCrop + flip, and
 with ``--aa``/``--reprob`` RandAugment and random erasing), and for each pipeline and worker count
 reads ``--batches`` batches after a warm-up, on the device the trainer would use (CUDA when present:
 pinned memory, the batch copied there). Two pipelines (``--pipeline``):
@@ -39,9 +39,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from classification.config import parse_args
+from classification.config import load_config
 from classification.data import build_loaders
 from classification.data.on_device import DeviceLoader, DeviceSample
+from classification.options import TrainConfig
 from distkd.utils.distributed import DistInfo
 from distkd_cli.measure import machine_header
 
@@ -83,14 +84,14 @@ def write_jpegs(root: Path, count: int, width: int, height: int, classes: int, s
         (root / "meta" / "val.txt").write_text("\n".join(lists["val"]) + "\n")
 
 
-def trainer_args(root: Path, workers: int, opts: argparse.Namespace) -> argparse.Namespace:
+def trainer_args(root: Path, workers: int, opts: argparse.Namespace) -> TrainConfig:
     argv = ["--model", "tv_resnet18", "--dataset", "imagenet", "--data-path", str(root),
             "-b", str(opts.batch_size), "-j", str(workers), "--image-size", str(opts.image_size)]
     if opts.aa:
         argv += ["--aa", opts.aa]
     if opts.reprob:
         argv += ["--reprob", str(opts.reprob), "--remode", opts.remode]
-    return parse_args(argv)
+    return load_config(argv)
 
 
 def batch_bytes(raw, batch_size: int) -> int:

@@ -36,7 +36,7 @@ from PIL import Image
 from torch import nn
 from torch.utils.data import DataLoader
 
-from classification.config import parse_args
+from classification.config import load_config
 from classification.data.datasets import build_dataset
 from classification.data.transforms import build_transform
 from classification.models import build_model
@@ -84,8 +84,8 @@ class Setup:
         opts = ["--dataset", dataset, "--data-path", str(root)]
         if dataset == "folder":
             opts += ["--image-size", str(image_size)]
-        self.args = parse_args(opts)
-        self.transform = build_transform(self.args, train=True)
+        self.args = load_config(opts).data
+        self.transform = build_transform(self.args, load_config(opts).augment)
         self.recipe = ReplayRecipe(self.transform)
         self.raw = build_dataset(dataset, str(root), "train", None)
         self.classes, self.batch = classes, batch

@@ -18,7 +18,6 @@ the others), so process 0 holds GPU 0's. The trainer logs, as in a DDP run, GPU 
 """
 from __future__ import annotations
 
-import argparse
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,27 +31,24 @@ from distkd.utils.distributed import emulated_steps
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def resolve_accumulation(args: argparse.Namespace, world_size: int) -> int:
-    """The accumulation steps K of this run from ``--grad-accum-steps`` / ``--emulate-gpus`` and the
-    number of processes (stored back in ``args.grad_accum_steps``); one-line errors for bad input."""
-    steps, gpus = args.grad_accum_steps, args.emulate_gpus
+def resolve_accumulation(steps: int | None, gpus: int | None, world_size: int, teacher_store: bool = False) -> int:
+    """The accumulation steps K of this run from ``--grad-accum-steps`` (``steps``) / ``--emulate-gpus``
+    (``gpus``) and the number of processes; one-line errors for bad input."""
     if steps is not None and steps <= 0:
         raise UserError(f"--grad-accum-steps must be a positive integer, got {steps}")
     if gpus is not None and gpus <= 0:
         raise UserError(f"--emulate-gpus must be a positive integer, got {gpus}")
     if (steps or 1) > 1 or gpus is not None:
-        if args.teacher_store:
+        if teacher_store:
             flag = "--emulate-gpus" if gpus is not None else "--grad-accum-steps"
             raise UserError(f"{flag} cannot be combined with --teacher-store (its replay loader hands out "
                             "one batch per step): drop one of the two")
     if gpus is None:
-        args.grad_accum_steps = steps or 1
-        return args.grad_accum_steps
+        return steps or 1
     k = emulated_steps(gpus, world_size)
     if steps is not None and steps != k:
         raise UserError(f"--grad-accum-steps {steps} and --emulate-gpus {gpus} disagree: {gpus} GPUs on "
                         f"{world_size} process(es) take {k} accumulation steps; give one of the two")
-    args.grad_accum_steps = k
     return k
 
 
@@ -70,14 +66,15 @@ def paper_gpus(config: str | None) -> int | None:
     return None
 
 
-def fewer_gpus_warning(args: argparse.Namespace, world_size: int) -> str | None:
-    """One line when a bundled paper config runs on fewer (emulated) GPUs than the paper's."""
-    gpus = paper_gpus(args.config)
-    if gpus is None or args.emulate_gpus is not None or world_size * args.grad_accum_steps >= gpus:
+def fewer_gpus_warning(config: str | None, emulate_gpus: int | None, accum_steps: int, batch_size: int,
+                       world_size: int) -> str | None:
+    """One line when a bundled paper config (``-c config``) runs on fewer (emulated) GPUs than the paper's."""
+    gpus = paper_gpus(config)
+    if gpus is None or emulate_gpus is not None or world_size * accum_steps >= gpus:
         return None
-    here = world_size * args.grad_accum_steps
-    return (f"{args.config} is the paper's {gpus}-GPU recipe ({gpus} x {args.batch_size} images per step); this run "
-            f"has {here} ({here * args.batch_size} images per step, BatchNorm and KD over {args.batch_size}): "
+    here = world_size * accum_steps
+    return (f"{config} is the paper's {gpus}-GPU recipe ({gpus} x {batch_size} images per step); this run "
+            f"has {here} ({here * batch_size} images per step, BatchNorm and KD over {batch_size}): "
             f"add --emulate-gpus {gpus} to train step by step as the paper's {gpus} GPUs")
 
 

@@ -6,8 +6,11 @@ given with ``-c`` < the command line.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
+from classification.data.catalog import DATASETS
+from classification.options import DEFAULT_DECAY_RATE, TrainConfig, fill_defaults  # noqa: F401 (fill_defaults)
 from distkd.errors import UserError
 from distkd_cli.args import ArgumentParser
 from distkd_cli.config import add_experiment_options, add_kd_options, kd_options, option_names, parse_with_config
@@ -17,19 +20,6 @@ FOREIGN_OPTIONS = {  # options of the original's other projects (NAS, DBB, DyRep
     "dyrep_adjust_interval": 10, "dyrep_max_adjust_epochs": 100, "dyrep_recal_bn_iters": 20,
     "dyrep_recal_bn_every_epoch": False, "edgenn_config": "",
 }
-
-
-DEFAULT_DECAY_RATE = 0.1  # timm's and torchvision's step decay; the original had no default (it crashed)
-
-
-def fill_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Values for options the original left without one: ``--decay-rate`` of a step schedule; and
-    ``--grad-accum-steps`` 1 when neither it nor ``--emulate-gpus`` is given (what the trainer records)."""
-    if getattr(args, "sched", None) == "step" and getattr(args, "decay_rate", 0) is None:
-        args.decay_rate = DEFAULT_DECAY_RATE
-    if getattr(args, "grad_accum_steps", 0) is None and getattr(args, "emulate_gpus", None) is None:
-        args.grad_accum_steps = 1
-    return args
 
 
 def _add_foreign_options(p: argparse.ArgumentParser) -> None:
@@ -55,7 +45,7 @@ def build_parser(for_test: bool = False) -> argparse.ArgumentParser:
     p.add_argument("--list-models", nargs="?", const="", default=None, metavar="FILTER",
                    help="print model names (with FILTER: those containing it, torchvision and timm ones too), exit")
     g = p.add_argument_group("data")
-    g.add_argument("--dataset", default="imagenet", choices=["imagenet", "cifar100", "cifar10", "digits", "folder"],
+    g.add_argument("--dataset", default="imagenet", choices=DATASETS.names(),
                    help="digits: scikit-learn's bundled digits (extension, CPU demo); folder: your own class "
                    "folders under --data-path/{train,val} (extension)")
     g.add_argument("--data-path", default=None, help="dataset root (default data/imagenet or data/cifar)")
@@ -199,10 +189,10 @@ def _add_setup_options(p: argparse.ArgumentParser, for_test: bool) -> None:
     g.add_argument("--wandb-project", default="distkd", help="W&B project name")
 
 
-def check_foreign_options(args: argparse.Namespace) -> None:
+def check_foreign_options(options: Mapping[str, Any]) -> None:
     """Options of the original's other projects are accepted at their defaults only."""
     for name, default in FOREIGN_OPTIONS.items():
-        value = getattr(args, name, default)
+        value = options.get(name, default)
         if value != default and not (value in (None, "") and default == ""):
             raise UserError(
                 f"option '{name}' = {value!r} belongs to the original code's NAS/DBB/DyRep/EdgeNN projects, not to "
@@ -217,7 +207,17 @@ def parse_args(argv: Sequence[str] | None = None, for_test: bool = False) -> arg
     known = option_names(build_parser(for_test=False)) if for_test else ()
     args = parse_with_config(parser, argv, known)
     if not for_test:
-        args.kd_loss_kwargs = kd_options(parser, args)
+        args.kd_loss_kwargs = kd_options(parser, args.kd_loss_kwargs)
         args.kd = args.kd or None  # the original's '' = no KD
-        check_foreign_options(args)
+        check_foreign_options(vars(args))
     return args
+
+
+def option_order() -> tuple[str, ...]:
+    """The trainer's option names in the parser's order (that of ``vars`` of the parsed options)."""
+    return tuple(dict.fromkeys(a.dest for a in build_parser()._actions if a.dest != "help"))
+
+
+def load_config(argv: Sequence[str] | None = None) -> TrainConfig:
+    """The run configuration of ``argv`` (:func:`parse_args`, then :meth:`TrainConfig.parsed`)."""
+    return TrainConfig.parsed(parse_args(argv), option_order())

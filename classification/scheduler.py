@@ -18,7 +18,6 @@ small class. The schedule is a pure function of ``t``: nothing to save for resum
 """
 from __future__ import annotations
 
-import argparse
 import math
 
 from torch.optim import Optimizer
@@ -45,11 +44,6 @@ class LRSchedule:
         self.warmup_epochs, self.warmup_lr = warmup_epochs, warmup_lr
         self.decay_epochs, self.decay_rate, self.min_lr = decay_epochs, decay_rate, min_lr
         self.by_epoch = by_epoch
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> LRSchedule:
-        return cls(args.lr, args.epochs, args.sched, args.warmup_epochs, args.warmup_lr, args.decay_epochs,
-                   args.decay_rate, args.min_lr, args.decay_by_epoch)
 
     def lr_at(self, t: float) -> float:
         w = self.warmup_epochs

@@ -5,7 +5,6 @@ to ``<experiment>/wandb/`` for a later ``wandb sync``.
 """
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,14 @@ from distkd.errors import UserError
 class WandbRun:
     """One W&B run per experiment: the options as its config, one log call per epoch."""
 
-    def __init__(self, args: argparse.Namespace, exp_path: str | Path) -> None:
+    def __init__(self, options: Mapping[str, Any], project: str, name: str, exp_path: str | Path) -> None:
         try:
             import wandb
         except ImportError:
             raise UserError("--log-wandb needs Weights & Biases: pip install 'distkd[wandb]' (or pip install "
                             "wandb), or drop --log-wandb") from None
-        config = {k: v for k, v in vars(args).items() if isinstance(v, (str, int, float, bool, type(None), list))}
-        self.run = wandb.init(project=args.wandb_project, name=args.experiment, dir=str(exp_path),
+        config = {k: v for k, v in options.items() if isinstance(v, (str, int, float, bool, type(None), list))}
+        self.run = wandb.init(project=project, name=name, dir=str(exp_path),
                               config=config, resume="allow", id=_run_id(exp_path))
 
     def log(self, row: Mapping[str, Any], epoch: int) -> None:

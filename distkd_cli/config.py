@@ -56,10 +56,11 @@ def add_kd_options(g: argparse._ArgumentGroup, absent: str, weight_aliases: Sequ
                         "standardisation); they add to a YAML config's mapping")
 
 
-def kd_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> dict[str, Any]:
-    """``--kd-loss-kwargs`` as a dict: the YAML config's mapping, updated by the command line's pairs."""
+def kd_options(parser: argparse.ArgumentParser, parsed: Sequence[str] | Mapping | None) -> dict[str, Any]:
+    """``--kd-loss-kwargs`` (``parsed``: its parsed value) as a dict: the YAML config's mapping, updated
+    by the command line's pairs."""
     from_config = parser.get_default("kd_loss_kwargs")
-    given = {} if args.kd_loss_kwargs is from_config else key_value_pairs(args.kd_loss_kwargs)
+    given = {} if parsed is from_config else key_value_pairs(parsed)
     return {**key_value_pairs(from_config), **given}
 
 

@@ -29,6 +29,7 @@ from distkd.errors import UserError
 from distkd_cli.args import ArgumentParser
 from distkd_cli.config import add_experiment_options, add_kd_options, kd_options, parse_with_config
 from segmentation.datasets import INPUT_FORMATS
+from segmentation.options import SegConfig
 
 DEFAULT_KD = "dist"  # the paper's method, beta = gamma = tau = 1
 
@@ -111,11 +112,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 
 def fill_paper_defaults(args: argparse.Namespace) -> argparse.Namespace:
-    """Options left unset get the value of the paper's trainer of this kind (KD or baseline)."""
-    for name, value in PAPER_TRAINERS["kd" if args.teacher_model else "baseline"].items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    return args
+    """A copy of ``args`` whose options left unset have the value of the paper's trainer of this kind
+    (KD or baseline)."""
+    paper = PAPER_TRAINERS["kd" if args.teacher_model else "baseline"]
+    return argparse.Namespace(**{**vars(args), **{k: v for k, v in paper.items() if getattr(args, k) is None}})
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -123,7 +123,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     ``--save-dir`` turned into ``--output`` / ``--experiment``."""
     parser = get_args_parser()
     args = fill_paper_defaults(parse_with_config(parser, argv))
-    args.kd_loss_kwargs = kd_options(parser, args)
+    args.kd_loss_kwargs = kd_options(parser, args.kd_loss_kwargs)
     if args.kd_temperature is not None:  # the paper's option: the method's tau
         if args.kd_loss_kwargs.get("tau", args.kd_temperature) != args.kd_temperature:
             raise UserError(f"--kd-temperature {args.kd_temperature} contradicts --kd-loss-kwargs "
@@ -135,3 +135,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         save_dir = Path(args.save_dir)
         args.output, args.experiment = str(save_dir.parent), save_dir.name
     return args
+
+
+def option_order() -> tuple[str, ...]:
+    """The trainer's option names in the parser's order (that of ``vars`` of the parsed options)."""
+    return tuple(dict.fromkeys(a.dest for a in get_args_parser()._actions if a.dest != "help"))
+
+
+def load_config(argv: Sequence[str] | None = None) -> SegConfig:
+    """The run configuration of ``argv`` (:func:`parse_args`, then :meth:`SegConfig.parsed`)."""
+    return SegConfig.parsed(parse_args(argv), option_order())

@@ -61,24 +61,25 @@ def get_args_parser() -> argparse.ArgumentParser:
     return p
 
 
-def input_format_of(args: argparse.Namespace, checkpoint: object) -> str:
-    """The checkpoint's recorded input format; ``--input-format`` (default paper) when it has none."""
+def input_format_of(given: str | None, path: str, checkpoint: object) -> str:
+    """The checkpoint's recorded input format; ``--input-format`` (``given``, default paper) when it has none."""
     recorded = recorded_input_format(checkpoint)
-    if recorded is not None and args.input_format not in (None, recorded):
+    if recorded is not None and given not in (None, recorded):
         raise UserError(
-            f"checkpoint '{args.checkpoint}' was trained with input format '{recorded}', not "
-            f"'{args.input_format}': drop --input-format (it is read from the checkpoint)"
+            f"checkpoint '{path}' was trained with input format '{recorded}', not "
+            f"'{given}': drop --input-format (it is read from the checkpoint)"
         )
-    return recorded or args.input_format or "paper"
+    return recorded or given or "paper"
 
 
-def load_model(args: argparse.Namespace, checkpoint: object) -> torch.nn.Module:
-    state = extract_state_dict(checkpoint, f"checkpoint '{args.checkpoint}'")
+def load_model(model_name: str, backbone: str | None, path: str, checkpoint: object) -> torch.nn.Module:
+    """``model_name`` with ``backbone`` (default: the checkpoint's record) and the checkpoint's weights."""
+    state = extract_state_dict(checkpoint, f"checkpoint '{path}'")
     aux = any(k.startswith(("aux_head.", "auxlayer.")) for k in state)  # this code's / the paper code's
     recorded = checkpoint.get("args") if isinstance(checkpoint, dict) else None
-    backbone = args.backbone or (recorded.get("student_backbone") if isinstance(recorded, dict) else None)
-    model = build_segmentor(args.model, backbone, NUM_CLASSES, aux)
-    load_segmentor_weights(model, args.checkpoint, "checkpoint", checkpoint)
+    backbone = backbone or (recorded.get("student_backbone") if isinstance(recorded, dict) else None)
+    model = build_segmentor(model_name, backbone, NUM_CLASSES, aux)
+    load_segmentor_weights(model, path, "checkpoint", checkpoint)
     return model
 
 
@@ -88,8 +89,8 @@ def run(args: argparse.Namespace) -> dict:
     logger = setup_logger("segmentation.test", None, info.is_main)
     device, amp = info.device, args.amp and info.device.type == "cuda"
     checkpoint = read_weights(args.checkpoint, "checkpoint")
-    input_format = input_format_of(args, checkpoint)
-    model = load_model(args, checkpoint).to(device).eval()
+    input_format = input_format_of(args.input_format, args.checkpoint, checkpoint)
+    model = load_model(args.model, args.backbone, args.checkpoint, checkpoint).to(device).eval()
     del checkpoint
     logger.info("checkpoint %s, input format %s", args.checkpoint, input_format)
     dataset = Cityscapes(args.data_path, args.split, args.list, EvalTransform(input_format))

@@ -1,7 +1,7 @@
 """Train a Cityscapes segmentation network, alone (baseline / teacher) or distilled (DIST, the paper's).
 
-Read top to bottom: ``main`` and ``train``: data, models, optimizer, resume, then the iteration loop
-(:mod:`segmentation.engine.loop`) with poly learning rate, periodic validation (mIoU) and atomic checkpoints. A run with
+Read top to bottom: ``main`` and ``train``: data, models, optimizer, resume, the iteration loop
+with poly learning rate, periodic validation (mIoU) and atomic checkpoints. A run with
 ``--teacher-model`` distils; without one it trains a baseline. Launch with ``torchrun`` for
 several GPUs (``--batch-size`` is the global batch, split over the processes).
 
@@ -18,84 +18,37 @@ row per validation, ``train_log.csv`` the losses every ``--log-interval`` iterat
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 from collections.abc import Sequence
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from distkd.distiller import Distiller
 from distkd.errors import UserError
-from distkd.losses import KDConfig, kd_config
 from distkd.step import StepPolicy, amp_dtype, grad_scaler
 from distkd.teacher import Teacher
-from distkd.utils.distributed import DistInfo, emulated_steps, init_distributed
+from distkd.utils.distributed import DistInfo, init_distributed
 from distkd.utils.experiment import ExperimentDir
 from distkd.utils.logging import setup_logger
 from distkd.utils.preemption import PreemptionGuard, run_guarded
 from distkd.utils.training_state import restore_training_state
-from segmentation.config import parse_args
+from segmentation.config import load_config
 from segmentation.datasets import (
     NUM_CLASSES,
-    Cityscapes,
-    EvalTransform,
-    IterationBatchSampler,
-    ShardSampler,
-    TrainTransform,
     get_input_format,
     recorded_input_format,
     reformat,
 )
+from segmentation.datasets.loaders import build_loaders
 from segmentation.engine.inference import evaluate
 from segmentation.engine.loop import train_iterations
 from segmentation.engine.losses import HeadsKD, PerGPU, SegCrossEntropy
 from segmentation.engine.metrics import ConfusionMatrix, format_iou
-from segmentation.models import WithAux, build_segmentor, default_backbone, load_segmentor_weights
+from segmentation.models import WithAux, build_segmentor, load_segmentor_weights
 from segmentation.models.weights import read_weights
-
-
-def check_args(args: argparse.Namespace, world_size: int, synced_bn: bool = False) -> ExperimentDir:
-    args.student_backbone = args.student_backbone or default_backbone(args.student_model)  # recorded in args.yaml
-    if args.batch_size % world_size:
-        raise UserError(f"--batch-size {args.batch_size} (global) must be divisible by the {world_size} processes")
-    if args.batch_size // world_size < 2 and not synced_bn:
-        raise UserError(f"--batch-size {args.batch_size} leaves one image per process; BatchNorm needs at least 2")
-    check_emulation(args, world_size)
-    if args.teacher_model and not args.teacher_ckpt:
-        raise UserError("distillation needs the trained teacher: pass --teacher-ckpt PATH")
-    if args.kd and not args.teacher_model:
-        raise UserError(f"--kd {args.kd} needs a teacher: pass --teacher-model NAME and --teacher-ckpt PATH")
-    if args.teacher_model:
-        kd_from_args(args)  # valid, and a method segmentation can run
-    kind = args.kd if args.teacher_model else "baseline"
-    args.experiment = args.experiment or f"{args.student_model}_{args.student_backbone}-{kind}-cityscapes"
-    return ExperimentDir(args.output, args.experiment, "--experiment (or --save-dir)")
-
-
-def kd_from_args(args: argparse.Namespace) -> KDConfig:
-    """The ``kd`` configuration (``--kd``, ``--kd-loss-kwargs`` with ``--kd-temperature``, ``--kd-loss-weight``)."""
-    try:
-        kd = kd_config(args.kd, args.kd_loss_kwargs, args.kd_loss_weight)
-    except ValueError as err:
-        raise UserError(str(err)) from None
-    if reason := kd.refusal("segmentation", dense=True, targets=False, features=False):
-        raise UserError(reason)
-    return kd
-
-
-def check_emulation(args: argparse.Namespace, world_size: int) -> None:
-    """``--emulate-gpus N``: N a multiple of the processes, the batch split into N equal parts."""
-    gpus = args.emulate_gpus
-    if gpus is None:
-        return
-    emulated_steps(gpus, world_size)
-    if args.batch_size % gpus:
-        raise UserError(f"--batch-size {args.batch_size} does not split over --emulate-gpus {gpus}: "
-                        f"give a batch that is a multiple of {gpus} ({gpus * max(1, args.batch_size // gpus)}, "
-                        f"{gpus * (args.batch_size // gpus + 1)}, ...)")
+from segmentation.options import RuntimeOptions, SegConfig, check_config
 
 
 def bn_synced(info: DistInfo) -> bool:
@@ -110,143 +63,145 @@ def sync_batchnorm(student: torch.nn.Module) -> torch.nn.Module:
     return convert_sync_batchnorm(student)
 
 
-def build_loaders(args: argparse.Namespace, rank: int, world_size: int, start_iteration: int, stop_iteration: int):
-    train_transform = TrainTransform(tuple(args.crop_size), input_format=args.input_format)
-    train_set = Cityscapes(args.data_path, "train", args.train_list, train_transform)
-    val_set = Cityscapes(args.data_path, "val", args.val_list, EvalTransform(args.input_format))
-    batches = IterationBatchSampler(
-        len(train_set), args.batch_size // world_size, stop_iteration, start_iteration, rank, world_size, args.seed
-    )
-    train_loader = DataLoader(  # own generator: the global RNG (restored on resume) is left alone
-        train_set, batch_sampler=batches, num_workers=args.workers, pin_memory=torch.cuda.is_available(),
-        generator=torch.Generator().manual_seed(args.seed + rank + start_iteration),
-    )
-    val_loader = DataLoader(
-        val_set, batch_size=1, sampler=ShardSampler(len(val_set), rank, world_size), num_workers=args.workers,
-        generator=torch.Generator(),
-    )
-    return train_loader, val_loader
+def read_teacher(config: SegConfig) -> tuple[SegConfig, object | None]:
+    """The configuration with the teacher's input format resolved from its checkpoint, and that checkpoint."""
+    if not config.distill.teacher_model:
+        return config, None
+    checkpoint = read_weights(config.distill.teacher_ckpt, "teacher checkpoint")
+    return config.with_teacher_record(recorded_input_format(checkpoint)), checkpoint
 
 
-def build_distiller(args: argparse.Namespace, synced_bn: bool, gpus_per_process: int = 1) -> Distiller:
+def build_distiller(config: SegConfig, synced_bn: bool, gpus_per_process: int = 1,
+                    teacher_checkpoint: object | None = None) -> Distiller:
     """``synced_bn``: SyncBatchNorm over the processes; ``gpus_per_process`` > 1 (``--emulate-gpus``):
     both losses computed per emulated GPU and averaged (:class:`~segmentation.engine.losses.PerGPU`),
-    BatchNorm over the process's whole batch."""
-    student = build_segmentor(
-        args.student_model, args.student_backbone, NUM_CLASSES, False if args.no_aux else None,
-        args.student_pretrained_base,
-    )  # fmt: skip
+    BatchNorm over the process's whole batch. ``teacher_checkpoint``: :func:`read_teacher`'s (else read here)."""
+    s, distill, aux_weight = config.student, config.distill, config.optim.aux_weight
+    student = build_segmentor(s.student_model, s.student_backbone, NUM_CLASSES, False if s.no_aux else None,
+                              s.student_pretrained_base)
     if synced_bn:
         student = sync_batchnorm(student)
 
     def per_gpu(loss: torch.nn.Module) -> torch.nn.Module:
         return PerGPU(loss, gpus_per_process) if gpus_per_process > 1 else loss
 
-    task_loss = per_gpu(SegCrossEntropy(args.aux_weight))
-    if not args.teacher_model:
+    task_loss = per_gpu(SegCrossEntropy(aux_weight))
+    if not distill.teacher_model:
         return Distiller(student, task_loss)
-    teacher = build_segmentor(args.teacher_model, args.teacher_backbone, NUM_CLASSES)
-    checkpoint = read_weights(args.teacher_ckpt, "teacher checkpoint")
-    load_segmentor_weights(teacher, args.teacher_ckpt, "teacher checkpoint", checkpoint)
-    args.teacher_input_format = teacher_input_format(args, recorded_input_format(checkpoint))
+    if teacher_checkpoint is None:
+        config, teacher_checkpoint = read_teacher(config)
+    else:
+        config = config.with_teacher_record(recorded_input_format(teacher_checkpoint))
+    teacher = build_segmentor(distill.teacher_model, distill.teacher_backbone, NUM_CLASSES)
+    load_segmentor_weights(teacher, distill.teacher_ckpt, "teacher checkpoint", teacher_checkpoint)
+    student_format, teacher_format = config.data.input_format, config.distill.teacher_input_format
     renormalize = None
-    if args.teacher_input_format != args.input_format:
-        renormalize = reformat(get_input_format(args.input_format), get_input_format(args.teacher_input_format))
-    kd = kd_from_args(args)
-    kd_loss = per_gpu(HeadsKD(kd.build(), args.aux_weight))  # main and aux heads
+    if teacher_format != student_format:
+        renormalize = reformat(get_input_format(student_format), get_input_format(teacher_format))
+    kd = distill.method()
+    kd_loss = per_gpu(HeadsKD(kd.build(), aux_weight))  # main and aux heads
     return Distiller(student, task_loss, Teacher(WithAux(teacher), renormalize), kd_loss, 1.0, kd.weight)
 
 
-def teacher_input_format(args: argparse.Namespace, recorded: str | None) -> str:
-    """The teacher's format: its checkpoint's record (an explicit option must agree), else the option,
-    else the student's."""
-    if recorded is not None and args.teacher_input_format not in (None, recorded):
-        raise UserError(
-            f"--teacher-input-format {args.teacher_input_format} contradicts the teacher checkpoint "
-            f"'{args.teacher_ckpt}', trained with input format '{recorded}': drop the option"
-        )
-    return recorded or args.teacher_input_format or args.input_format
+def main(argv: Sequence[str] | None = None) -> float:
+    config = load_config(argv)
+    info = init_distributed(config.runtime.device)
+    return run_guarded(info, lambda guard: train(config, info, guard))
 
 
-def autocast_dtype(args: argparse.Namespace, device: torch.device, logger: logging.Logger) -> torch.dtype | None:
+def autocast_dtype(runtime: RuntimeOptions, device: torch.device, logger: logging.Logger) -> torch.dtype | None:
     """``--amp --amp-dtype``'s (:func:`distkd.step.amp_dtype`); float16 on CUDA only, else float32 (a warning)."""
-    dtype = amp_dtype(args.amp, args.amp_dtype, device)
+    dtype = amp_dtype(runtime.amp, runtime.amp_dtype, device)
     if dtype == torch.float16 and device.type != "cuda":
         logger.warning("--amp --amp-dtype float16 needs CUDA; training in float32 on %s", device)
         return None
     return dtype
 
 
-def main(argv: Sequence[str] | None = None) -> float:
-    args = parse_args(argv)
-    info = init_distributed(args.device)
-    return run_guarded(info, lambda guard: train(args, info, guard))
+def resume(config: SegConfig, info: DistInfo, resume_path: str | None, trainable, optimizer, scaler,
+           logger: logging.Logger) -> tuple[int, dict]:
+    """The iteration to start at and the best score so far: ``(0, none)``, or the resume checkpoint's."""
+    if not resume_path:
+        return 0, {"metric": "miou", "value": -1.0, "at": 0}
+    ckpt = restore_training_state(resume_path, trainable, optimizer, scaler)
+    recorded, input_format = recorded_input_format(ckpt), config.data.input_format
+    if recorded not in (None, input_format):
+        raise UserError(f"resume checkpoint '{resume_path}' was trained with --input-format {recorded}, this run "
+                        f"has {input_format}: pass --input-format {recorded}")
+    start, best = int(ckpt["position"]["iteration"]), ckpt["best"]
+    if info.rank:  # the checkpoint holds rank 0's RNG; the other ranks reseed
+        torch.manual_seed(config.runtime.seed + info.rank + start)
+    logger.info("resumed from %s at iteration %d (best mIoU %.4f)", resume_path, start, best["value"])
+    return start, best
 
 
-def train(args: argparse.Namespace, info: DistInfo, guard: PreemptionGuard | None = None) -> float:
-    exp = check_args(args, info.world_size, bn_synced(info))
-    resume_path = exp.check(args.resume, args.overwrite)
+def log_run(config: SegConfig, info: DistInfo, exp: ExperimentDir, images: tuple[int, int], dtype: torch.dtype | None,
+            gpus_per_process: int, logger: logging.Logger) -> None:
+    """What this run trains, on what (``images``: train and val), and how."""
+    s, d, o, batch = config.student, config.distill, config.optim, config.data.batch_size
+    logger.info("experiment %s | student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",
+                exp.path, s.student_model, s.student_backbone,
+                f"{d.teacher_model} | kd {d.method()}" if d.teacher_model else "none",
+                images[0], images[1], o.max_iterations, batch)
+    if gpus_per_process > 1:
+        logger.info("emulating %d GPUs of %d crops: %d per process; BatchNorm over %s, cross-entropy and DIST per "
+                    "emulated GPU, averaged", o.emulate_gpus, batch // o.emulate_gpus,
+                    gpus_per_process, "all processes' crops" if bn_synced(info) else "the process's crops")
+    logger.info("input format %s%s; weight decay %g, poly floor %g, validation every %d iterations, %s",
+                config.data.input_format, f" (teacher: {d.teacher_input_format})" if d.teacher_model else "",
+                o.weight_decay, o.min_lr, config.run.val_interval,
+                f"AMP {str(dtype).split('.')[-1]}" if dtype else "float32")
+
+
+def train(config: SegConfig, info: DistInfo, guard: PreemptionGuard | None = None) -> float:
+    check_config(config, info.world_size, bn_synced(info))
+    exp = ExperimentDir(config.run.output, config.run.experiment, "--experiment (or --save-dir)")
+    resume_path = exp.check(config.run.resume, config.run.overwrite)
     if info.is_main:
-        exp.create(start_over=args.overwrite and not resume_path)
+        exp.create(start_over=config.run.overwrite and not resume_path)
     logger = setup_logger("segmentation", exp.path / "log.txt" if info.is_main else None, info.is_main)
     logger.info("command: %s", " ".join(sys.argv))
-    device, dtype = info.device, autocast_dtype(args, info.device, logger)
-    torch.manual_seed(args.seed + info.rank)
+    device, dtype = info.device, autocast_dtype(config.runtime, info.device, logger)
+    torch.manual_seed(config.runtime.seed + info.rank)
 
-    gpus_per_process = (args.emulate_gpus or info.world_size) // info.world_size
-    distiller = build_distiller(args, bn_synced(info), gpus_per_process).to(device)
+    gpus_per_process = (config.optim.emulate_gpus or info.world_size) // info.world_size
+    config, teacher_checkpoint = read_teacher(config)  # the teacher's input format resolved from its record
+    distiller = build_distiller(config, bn_synced(info), gpus_per_process, teacher_checkpoint).to(device)
+    del teacher_checkpoint
     trainable = distiller.trainable_modules()
+    optim = config.optim
     optimizer = torch.optim.SGD(
-        trainable.parameters(), lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay
+        trainable.parameters(), lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay
     )
-    policy = StepPolicy(device, dtype, grad_scaler(dtype, device), seed=args.seed, rank=info.rank)
-    start, best = 0, {"metric": "miou", "value": -1.0, "at": 0}
-    if resume_path:
-        ckpt = restore_training_state(resume_path, trainable, optimizer, policy.scaler)
-        recorded = recorded_input_format(ckpt)
-        if recorded not in (None, args.input_format):
-            raise UserError(f"resume checkpoint '{resume_path}' was trained with --input-format {recorded}, this run "
-                            f"has {args.input_format}: pass --input-format {recorded}")
-        start, best = int(ckpt["position"]["iteration"]), ckpt["best"]
-        if info.rank:  # the checkpoint holds rank 0's RNG; the other ranks reseed
-            torch.manual_seed(args.seed + info.rank + start)
-        logger.info("resumed from %s at iteration %d (best mIoU %.4f)", resume_path, start, best["value"])
-    stop = min(args.stop_iteration or args.max_iterations, args.max_iterations)
-    train_loader, val_loader = build_loaders(args, info.rank, info.world_size, start, stop)
+    policy = StepPolicy(device, dtype, grad_scaler(dtype, device), seed=config.runtime.seed, rank=info.rank)
+    start, best = resume(config, info, resume_path, trainable, optimizer, policy.scaler, logger)
+    stop = config.run.stop(optim.max_iterations)
+    train_loader, val_loader = build_loaders(config.data, config.runtime.seed, info.rank, info.world_size, start, stop)
     model = distiller
     if info.distributed:
         ids = [device.index] if device.type == "cuda" else None
         distiller.distribute(lambda module: DistributedDataParallel(module, device_ids=ids))  # the teacher stays out
     if info.is_main:
-        exp.write_args(args)
+        exp.write_args(config.as_dict())
         for name in ("metrics.csv", "train_log.csv"):  # rows written after the checkpoint (a kill) come again
             exp.truncate_metrics("iteration", start, name)
-    logger.info("experiment %s | student %s/%s, teacher %s, %d train / %d val images, %d iterations, global batch %d",
-                exp.path, args.student_model, args.student_backbone,
-                f"{args.teacher_model} | kd {kd_from_args(args)}" if args.teacher_model else "none",
-                len(train_loader.dataset), len(val_loader.dataset), args.max_iterations, args.batch_size)
-    if gpus_per_process > 1:
-        logger.info("emulating %d GPUs of %d crops: %d per process; BatchNorm over %s, cross-entropy and DIST per "
-                    "emulated GPU, averaged", args.emulate_gpus, args.batch_size // args.emulate_gpus,
-                    gpus_per_process, "all processes' crops" if bn_synced(info) else "the process's crops")
-    logger.info("input format %s%s; weight decay %g, poly floor %g, validation every %d iterations, %s",
-                args.input_format, f" (teacher: {args.teacher_input_format})" if args.teacher_model else "",
-                args.weight_decay, args.min_lr, args.val_interval,
-                f"AMP {str(dtype).split('.')[-1]}" if dtype else "float32")
+    log_run(config, info, exp, (len(train_loader.dataset), len(val_loader.dataset)), dtype, gpus_per_process,
+            logger)
 
     def validate(net, iteration: int, name: str) -> ConfusionMatrix:
-        matrix = evaluate(net, val_loader, NUM_CLASSES, device, args.eval_scales, args.eval_flip, dtype,
-                          progress=info.is_main and not args.no_progress)
+        matrix = evaluate(net, val_loader, NUM_CLASSES, device, config.run.eval_scales, config.run.eval_flip, dtype,
+                          progress=info.is_main and not config.run.no_progress)
         logger.info("%s iteration %d: mIoU %.4f, pixel acc %.4f\n%s", name, iteration, matrix.miou(),
                     matrix.pixel_accuracy(), format_iou(matrix.iou()))
         return matrix
 
-    if args.eval_teacher and distiller.teacher is not None:
+    if config.run.eval_teacher and distiller.teacher is not None:
         teacher = distiller.teacher  # its network's eval-mode forward (main logits), after the input conversion
         validate(torch.nn.Sequential(teacher.renormalize, teacher.model.model), start, "teacher")
 
-    last, best = train_iterations(args, info, model, optimizer, policy, train_loader, validate, exp, logger,
+    last, best = train_iterations(config, info, model, optimizer, policy, train_loader, validate, exp, logger,
                                   start, stop, best, guard)
     exp.close()
-    logger.info("stopped at iteration %d of %d; best val mIoU %.4f", last, args.max_iterations, best["value"])
+    logger.info("stopped at iteration %d of %d; best val mIoU %.4f", last, config.optim.max_iterations, best["value"])
     return best["value"]
+

@@ -185,30 +185,65 @@ class Digits(Dataset):
         return (self.transform(image) if self.transform else image), self.targets[index]
 
 
-def build_dataset(name: str, root: str | None, split: str, transform: Transform = None, download: bool = False,
-                  offline: bool = False) -> Dataset:
-    """``split`` is ``train`` or ``val``; the dataset carries ``num_classes``. ``download`` fetches
-    CIFAR-10/100 into ``root`` first when missing (checksum verified)."""
-    if name == "digits":
-        return Digits(split, transform)
+def checked_root(name: str, root: str | Path | None) -> Path:
+    """``--data-path`` of dataset ``name``: given, and a folder (one-line errors otherwise)."""
     if root is None:
         raise UserError(f"--data-path is required for dataset '{name}'")
-    if download and name in _CIFAR:
-        from classification.data.download import download_cifar
-
-        download_cifar(root, name, offline)
-    elif download:
-        raise UserError(f"--download fetches cifar10 / cifar100 only; prepare '{name}' as README: Preparing datasets")
     if Path(root).is_file():
         raise UserError(f"--data-path '{root}' is a file, not a folder: pass the folder holding the dataset "
                         f"(dataset '{name}'; layouts: README.md, Preparing datasets)")
     if not Path(root).is_dir():
         raise UserError(f"--data-path '{root}' does not exist (dataset '{name}'): pass the dataset's folder "
                         "(layouts: README.md, Preparing datasets)")
-    if name == "imagenet":
-        return imagenet(root, split, transform)
-    if name in _CIFAR:
-        return CIFARPickle(root, name, split, transform)
-    if name == "folder":
-        return image_folder(Path(root) / split, transform, f"--dataset folder: the {split}")
-    raise UserError(f"unknown dataset '{name}': choose from imagenet, cifar100, cifar10, digits, folder")
+    return Path(root)
+
+
+def _no_download(name: str, root: str | Path | None, download: bool) -> Path:
+    if root is None:
+        raise UserError(f"--data-path is required for dataset '{name}'")
+    if download:
+        raise UserError(f"--download fetches cifar10 / cifar100 only; prepare '{name}' as README: Preparing datasets")
+    return checked_root(name, root)
+
+
+def build_imagenet(root: str | None, split: str, transform: Transform = None, download: bool = False,
+                   offline: bool = False) -> Dataset:
+    return imagenet(_no_download("imagenet", root, download), split, transform)
+
+
+def build_folder(root: str | None, split: str, transform: Transform = None, download: bool = False,
+                 offline: bool = False) -> Dataset:
+    root = _no_download("folder", root, download)
+    return image_folder(root / split, transform, f"--dataset folder: the {split}")
+
+
+def build_digits(root: str | None, split: str, transform: Transform = None, download: bool = False,
+                 offline: bool = False) -> Dataset:
+    return Digits(split, transform)
+
+
+def cifar_builder(name: str) -> Callable[..., Dataset]:
+    """The builder of ``cifar10`` / ``cifar100``; ``download`` fetches the archive first when missing
+    (checksum verified)."""
+    def build(root: str | None, split: str, transform: Transform = None, download: bool = False,
+              offline: bool = False) -> Dataset:
+        if root is None:
+            raise UserError(f"--data-path is required for dataset '{name}'")
+        if download:
+            from classification.data.download import download_cifar
+
+            download_cifar(root, name, offline)
+        return CIFARPickle(checked_root(name, root), name, split, transform)
+
+    return build
+
+
+def build_dataset(name: str, root: str | None, split: str, transform: Transform = None, download: bool = False,
+                  offline: bool = False) -> Dataset:
+    """``split`` is ``train`` or ``val``; the dataset carries ``num_classes``. The registered
+    dataset ``name`` (:mod:`classification.data.catalog`) builds it."""
+    from classification.data.catalog import DATASETS
+
+    if name not in DATASETS:
+        raise UserError(f"unknown dataset '{name}': choose from {', '.join(DATASETS.names())}")
+    return DATASETS.get(name).build(root, split, transform, download=download, offline=offline)

@@ -12,8 +12,8 @@ Both loaders collate uint8 images and normalise them on the device
 the workers) instead, the reference the tests and ``benchmarks/bench_data.py`` compare with."""
 from __future__ import annotations
 
-import argparse
 import sys
+from typing import TYPE_CHECKING
 
 import torch
 from timm.data import Mixup
@@ -26,13 +26,8 @@ from distkd.errors import UserError
 from distkd.utils.distributed import DistInfo
 from distkd.utils.sampling import PerSampleSeed, SeededBatchSampler, ShardSampler
 
-DEFAULT_DATA_PATH = {"imagenet": "data/imagenet", "cifar100": "data/cifar", "cifar10": "data/cifar"}
-
-
-def mixup_active(args: argparse.Namespace) -> bool:
-    """Mixup / cutmix on (timm's Mixup, soft-target loss), as the original decides it."""
-    return args.mixup > 0 or args.cutmix > 0 or args.cutmix_minmax is not None
-
+if TYPE_CHECKING:
+    from classification.options import AugmentOptions, DataOptions, TrainConfig
 
 class SkipBadImages(Dataset):
     """Replaces an unreadable image by the next readable one and reports it (``--skip-bad-images``)."""
@@ -74,70 +69,82 @@ def stratified_subset(dataset: Dataset, fraction: float) -> Dataset:
     return _Subset(dataset, sorted(kept))
 
 
-def _transform(args: argparse.Namespace, train: bool, uint8: bool):
+def _transform(data: DataOptions, augment: AugmentOptions | None, uint8: bool):
     """``(transform run in the workers, device part or None)``."""
-    transform = build_transform(args, train=train)
+    transform = build_transform(data, augment)
     split = split_transform(transform) if uint8 else None
     return split if split is not None else (transform, None)
 
 
-def _on_device(loader: DataLoader, device_part, args: argparse.Namespace, dist: DistInfo):
+def _on_device(loader: DataLoader, device_part, channels_last: bool, dist: DistInfo):
     if device_part is None:
         return loader
-    return DeviceLoader(loader, device_part, dist.device, getattr(args, "channels_last", False))
+    return DeviceLoader(loader, device_part, dist.device, channels_last)
 
 
-def build_loaders(args: argparse.Namespace, dist: DistInfo, uint8: bool = True):
-    """Returns ``(train_loader, val_loader, num_classes, mixup_fn)``; ``train_loader`` is None for tests.
-    ``uint8``: uint8 batches normalised on ``dist.device`` (float batches there come out); False:
-    the float32 pipeline, normalised in the workers (float batches on the CPU)."""
-    if args.data_path is None and args.dataset not in ("digits", "folder"):  # the original's default locations
-        args.data_path = DEFAULT_DATA_PATH[args.dataset]
-    fetch = {"download": getattr(args, "download", False), "offline": getattr(args, "offline", False)}
-    val_transform, val_device = _transform(args, False, uint8)
-    val_set = build_dataset(args.dataset, args.data_path, "val", val_transform, **fetch)
-    pin = dist.device.type == "cuda"
-    val_batch = max(1, int(args.batch_size * args.val_batch_size_multiplier))
+def build_val_loader(data: DataOptions, dist: DistInfo, channels_last: bool = False, uint8: bool = True):
+    """Returns ``(val_loader, num_classes)``. ``uint8``: uint8 batches normalised on ``dist.device``
+    (float batches there come out); False: the float32 pipeline, normalised in the workers."""
+    val_transform, val_device = _transform(data, None, uint8)
+    val_set = build_dataset(data.dataset, data.data_path, "val", val_transform, download=data.download,
+                            offline=data.offline)
+    val_batch = max(1, int(data.batch_size * data.val_batch_size_multiplier))
     val_loader = _on_device(DataLoader(
         val_set, batch_size=val_batch, sampler=ShardSampler(len(val_set), dist.rank, dist.world_size),
-        num_workers=args.workers, pin_memory=pin, persistent_workers=args.workers > 0,
-    ), val_device, args, dist)
-    if not hasattr(args, "epochs"):  # evaluation only
-        return None, val_loader, val_set.num_classes, None
-    train_transform, train_device = _transform(args, True, uint8)
-    train_set = build_dataset(args.dataset, args.data_path, "train", train_transform, **fetch)
-    if train_set.num_classes != val_set.num_classes:
+        num_workers=data.workers, pin_memory=dist.device.type == "cuda", persistent_workers=data.workers > 0,
+    ), val_device, channels_last, dist)
+    return val_loader, val_set.num_classes
+
+
+def build_train_set(data: DataOptions, augment: AugmentOptions, transform) -> Dataset:
+    """The training split (``--train-fraction`` of it; ``--skip-bad-images`` skipping unreadable images)."""
+    train_set = build_dataset(data.dataset, data.data_path, "train", transform, download=data.download,
+                              offline=data.offline)
+    if augment.train_fraction < 1.0:
+        train_set = stratified_subset(train_set, augment.train_fraction)
+    if data.skip_bad_images:
+        train_set = SkipBadImages(train_set)
+    return train_set
+
+
+def build_loaders(config: TrainConfig, dist: DistInfo, uint8: bool = True):
+    """Returns ``(train_loader, val_loader, num_classes, mixup_fn)`` (see :func:`build_val_loader`)."""
+    data, augment = config.data, config.augment
+    val_loader, num_classes = build_val_loader(data, dist, config.runtime.channels_last, uint8)
+    train_transform, train_device = _transform(data, augment, uint8)
+    train_set = build_train_set(data, augment, train_transform)
+    if train_set.num_classes != num_classes:
         raise UserError(
             f"train and val splits disagree on the number of classes ({train_set.num_classes} vs "
-            f"{val_set.num_classes}); check --data-path"
+            f"{num_classes}); check --data-path"
         )
-    if getattr(args, "train_fraction", 1.0) < 1.0:
-        train_set = stratified_subset(train_set, args.train_fraction)
-    if args.skip_bad_images:
-        train_set = SkipBadImages(train_set)
-    accum = getattr(args, "grad_accum_steps", None) or 1  # micro-batches per step: each plays one GPU
+    accum = config.optim.grad_accum_steps or 1  # micro-batches per step: each plays one GPU
     gpus = dist.world_size * accum
     per_rank = len(train_set) // gpus
-    if per_rank < args.batch_size:
+    if per_rank < data.batch_size:
         what = f"{dist.world_size} process(es)" if accum == 1 else f"{gpus} (emulated) GPUs"
         raise UserError(
-            f"batch size {args.batch_size} per process is larger than the {per_rank} training images each of "
+            f"batch size {data.batch_size} per process is larger than the {per_rank} training images each of "
             f"the {what} gets (drop_last would leave no batch); lower --batch-size"
         )
-    iterations = per_rank // args.batch_size  # optimizer steps
-    if getattr(args, "max_iters_per_epoch", 0):
-        iterations = min(iterations, args.max_iters_per_epoch)
-    batches = SeededBatchSampler(len(train_set), args.batch_size, dist.rank, dist.world_size, args.seed,
+    iterations = per_rank // data.batch_size  # optimizer steps
+    if config.run.max_iters_per_epoch:
+        iterations = min(iterations, config.run.max_iters_per_epoch)
+    seed, pin = config.runtime.seed, dist.device.type == "cuda"
+    batches = SeededBatchSampler(len(train_set), data.batch_size, dist.rank, dist.world_size, seed,
                                  epoch_iterations=iterations, accum_steps=accum)
     train_loader = _on_device(DataLoader(  # own generator: the loader leaves the global RNG alone
-        PerSampleSeed(train_set), batch_sampler=batches, num_workers=args.workers, pin_memory=pin,
-        persistent_workers=args.workers > 0, generator=torch.Generator().manual_seed(args.seed),
-    ), train_device, args, dist)
-    mixup_fn = None
-    if mixup_active(args):
-        mixup_fn = Mixup(mixup_alpha=args.mixup, cutmix_alpha=args.cutmix, cutmix_minmax=args.cutmix_minmax,
-                         prob=args.mixup_prob, switch_prob=args.mixup_switch_prob, mode=args.mixup_mode,
-                         label_smoothing=args.smoothing, num_classes=train_set.num_classes)
-    return train_loader, val_loader, train_set.num_classes, mixup_fn
+        PerSampleSeed(train_set), batch_sampler=batches, num_workers=data.workers, pin_memory=pin,
+        persistent_workers=data.workers > 0, generator=torch.Generator().manual_seed(seed),
+    ), train_device, config.runtime.channels_last, dist)
+    return train_loader, val_loader, train_set.num_classes, mixup(augment, train_set.num_classes)
 
 
+def mixup(augment: AugmentOptions, num_classes: int) -> Mixup | None:
+    """timm's Mixup of ``--mixup`` / ``--cutmix`` (None when both are off)."""
+    if not augment.mixup_active:
+        return None
+    minmax = list(augment.cutmix_minmax) if isinstance(augment.cutmix_minmax, tuple) else augment.cutmix_minmax
+    return Mixup(mixup_alpha=augment.mixup, cutmix_alpha=augment.cutmix, cutmix_minmax=minmax,
+                 prob=augment.mixup_prob, switch_prob=augment.mixup_switch_prob, mode=augment.mixup_mode,
+                 label_smoothing=augment.smoothing, num_classes=num_classes)

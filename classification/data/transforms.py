@@ -14,7 +14,7 @@ Normalization: ``--image-mean`` / ``--image-std`` when given, else the original'
 """
 from __future__ import annotations
 
-import argparse
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -26,20 +26,20 @@ from timm.data.transforms import RandomResizedCropAndInterpolation
 from torchvision import transforms as T
 
 from classification.data.augment_ops import paper_rand_augment
+from classification.data.catalog import (  # noqa: F401 (the normalisations, also imported from here)
+    CIFAR100_MEAN,
+    CIFAR100_STD,
+    CIFAR_MEAN,
+    CIFAR_STD,
+    DIGITS_MEAN,
+    DIGITS_STD,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+)
 
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-CIFAR_MEAN, CIFAR_STD = (0.49139968, 0.48215827, 0.44653124), (0.24703233, 0.24348505, 0.26158768)
-CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4867, 0.4408), (0.2675, 0.2565, 0.2761)  # dist_cifar.yaml's values
-DIGITS_MEAN, DIGITS_STD = (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)
+if TYPE_CHECKING:
+    from classification.options import AugmentOptions, DataOptions
 
-DEFAULT_SIZE = {"imagenet": 224, "cifar100": 32, "cifar10": 32, "digits": 32, "folder": 224}
-_NORM = {  # the original's defaults when --image-mean / --image-std are not given
-    "imagenet": (IMAGENET_MEAN, IMAGENET_STD),
-    "cifar100": (CIFAR_MEAN, CIFAR_STD),
-    "cifar10": (CIFAR_MEAN, CIFAR_STD),
-    "digits": (DIGITS_MEAN, DIGITS_STD),
-    "folder": (IMAGENET_MEAN, IMAGENET_STD),  # your own data: as ImageNet, what pretrained teachers expect
-}
 _PIL_INTERPOLATION = {"bilinear": Image.BILINEAR, "bicubic": Image.BICUBIC}
 
 
@@ -64,52 +64,77 @@ class Cutout:
         return f"Cutout(length={self.length})"
 
 
-def normalization(args: argparse.Namespace) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    mean, std = _NORM[args.dataset]
-    mean = tuple(args.image_mean) if getattr(args, "image_mean", None) else mean
-    std = tuple(args.image_std) if getattr(args, "image_std", None) else std
-    return mean, std
-
-
-def colour_and_augment(args: argparse.Namespace) -> list:
+def colour_and_augment(data: DataOptions, augment: AugmentOptions) -> list:
     """RandAugment (``--aa``) or, without it, colour jitter when ``--color-jitter`` > 0."""
-    if args.aa:
+    if augment.aa:
         hparams = {"translate_const": int(224 * 0.45), "img_mean": tuple(round(255 * m) for m in IMAGENET_MEAN),
-                   "interpolation": _PIL_INTERPOLATION[args.interpolation]}
-        if getattr(args, "timm_rand_augment", False):  # extension: timm's 15 operations, clipped magnitudes
-            return [rand_augment_transform(args.aa, hparams)]
-        return [paper_rand_augment(args.aa, hparams)]
-    if args.color_jitter and args.color_jitter > 0:
-        cj = args.color_jitter
+                   "interpolation": _PIL_INTERPOLATION[data.interpolation]}
+        if augment.timm_rand_augment:  # extension: timm's 15 operations, clipped magnitudes
+            return [rand_augment_transform(augment.aa, hparams)]
+        return [paper_rand_augment(augment.aa, hparams)]
+    if augment.color_jitter and augment.color_jitter > 0:
+        cj = augment.color_jitter
         return [T.ColorJitter(cj, cj, cj)]
     return []
 
 
-def build_transform(args: argparse.Namespace, train: bool):
-    size = args.image_size or DEFAULT_SIZE[args.dataset]
-    mean, std = normalization(args)
-    if args.dataset in ("imagenet", "folder"):
-        if not train:
-            return create_transform(size, is_training=False, crop_pct=args.crop_pct,
-                                    interpolation=args.interpolation, mean=mean, std=std)
-        steps = [RandomResizedCropAndInterpolation(size, interpolation=args.interpolation), T.RandomHorizontalFlip()]
-        steps += colour_and_augment(args)
-        steps += [T.ToTensor(), T.Normalize(mean, std)]
-        if args.reprob > 0:
-            steps.append(RandomErasing(args.reprob, mode=args.remode, max_count=1, device="cpu"))
-        return T.Compose(steps)
-    # Small images: 32x32 CIFAR, digits upsampled from 8x8.
-    steps = [T.Resize(size, interpolation=T.InterpolationMode.BILINEAR)] if args.dataset == "digits" else []
-    if not train:
-        return T.Compose(steps + [T.ToTensor(), T.Normalize(mean, std)])
-    steps.append(T.RandomCrop(size, padding=size // 8))
-    if args.dataset == "digits":  # no flip: flipping a digit changes its meaning
-        steps += colour_and_augment(args)
-    else:
-        steps.append(T.RandomHorizontalFlip())
+def _erasing(augment: AugmentOptions) -> list:
+    return [RandomErasing(augment.reprob, mode=augment.remode, max_count=1, device="cpu")] if augment.reprob > 0 else []
+
+
+def imagenet_transform(data: DataOptions, augment: AugmentOptions | None):
+    """The ``imagenet`` recipe: RandomResizedCrop and flip, RandAugment or colour jitter, erasing;
+    evaluation: resize by ``--crop-pct`` and center crop."""
+    size, (mean, std) = data.size, data.normalization
+    if augment is None:
+        return create_transform(size, is_training=False, crop_pct=data.crop_pct, interpolation=data.interpolation,
+                                mean=mean, std=std)
+    steps = [RandomResizedCropAndInterpolation(size, interpolation=data.interpolation), T.RandomHorizontalFlip()]
+    steps += colour_and_augment(data, augment)
     steps += [T.ToTensor(), T.Normalize(mean, std)]
-    if args.dataset == "digits" and args.reprob > 0:
-        steps.append(RandomErasing(args.reprob, mode=args.remode, max_count=1, device="cpu"))
-    if args.cutout_length > 0:
-        steps.append(Cutout(args.cutout_length))
-    return T.Compose(steps)
+    return T.Compose(steps + _erasing(augment))
+
+
+def cifar_transform(data: DataOptions, augment: AugmentOptions | None):
+    """The ``cifar`` recipe: RandomCrop with padding, flip, Cutout (``--cutout-length``)."""
+    size, (mean, std) = data.size, data.normalization
+    if augment is None:
+        return T.Compose([T.ToTensor(), T.Normalize(mean, std)])
+    steps = [T.RandomCrop(size, padding=size // 8), T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(mean, std)]
+    return T.Compose(steps + _cutout(augment))
+
+
+def digits_transform(data: DataOptions, augment: AugmentOptions | None):
+    """The ``digits`` recipe: upsample, RandomCrop with padding (no flip: it changes a digit's
+    meaning), then the ImageNet options so that every recipe runs on it."""
+    size, (mean, std) = data.size, data.normalization
+    steps = [T.Resize(size, interpolation=T.InterpolationMode.BILINEAR)]
+    if augment is None:
+        return T.Compose(steps + [T.ToTensor(), T.Normalize(mean, std)])
+    steps += [T.RandomCrop(size, padding=size // 8), *colour_and_augment(data, augment)]
+    steps += [T.ToTensor(), T.Normalize(mean, std)]
+    return T.Compose(steps + _erasing(augment) + _cutout(augment))
+
+
+def _cutout(augment: AugmentOptions) -> list:
+    return [Cutout(augment.cutout_length)] if augment.cutout_length > 0 else []
+
+
+# The transform families a dataset's ``recipe`` names, and the notes on options each leaves unused.
+RECIPES = {"imagenet": imagenet_transform, "cifar": cifar_transform, "digits": digits_transform}
+IGNORED = {
+    "imagenet": (("cutout_length",), "--cutout-length is used on CIFAR only (as the original)"),
+    "cifar": (("aa", "color_jitter", "reprob"),
+              "--aa, --color-jitter and --reprob are not used on CIFAR (as the original); see --cutout-length"),
+}
+
+
+def build_transform(data: DataOptions, augment: AugmentOptions | None = None, train: bool = True):
+    """The transform of the dataset's recipe: training (``augment`` given and ``train``) or evaluation."""
+    return RECIPES[data.entry.recipe](data, augment if train else None)
+
+
+def ignored_augmentation(data: DataOptions, augment: AugmentOptions) -> str | None:
+    """The note on augmentation options set to values this dataset's recipe does not use."""
+    names, note = IGNORED.get(data.entry.recipe, ((), ""))
+    return note if any(getattr(augment, name) for name in names) else None

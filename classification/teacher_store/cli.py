@@ -29,16 +29,14 @@ def store_options(argv):
 
 
 def main(argv=None) -> None:
-    from classification.config import parse_args
-    from classification.data import build_loaders
-    from classification.data.loaders import mixup_active
+    from classification.builders import amp_dtype, build_teacher
+    from classification.config import load_config
+    from classification.data.loaders import build_train_set
     from classification.data.transforms import build_transform
     from classification.teacher_store.builder import build_store
-    from classification.teacher_store.replay import dataset_identity, without_per_sample_seed, without_transform
+    from classification.teacher_store.replay import dataset_identity, without_transform
     from classification.teacher_store.store import teacher_identity
     from classification.teacher_store.views import ReplayRecipe
-    from classification.train import amp_dtype, build_teacher
-    from distkd.utils.distributed import DistInfo
     from distkd.utils.logging import setup_logger
 
     parser, own, rest = store_options(sys.argv[1:] if argv is None else argv)
@@ -49,31 +47,31 @@ def main(argv=None) -> None:
     if not own.out:
         raise UserError("--out DIR is required: the folder of the store")
     try:
-        args = parse_args(rest)
+        config = load_config(rest)
     except UserError as err:  # a typo of one of the store's own options: suggest those too
         typo = re.match(r"unknown option '(--[\w-]+)'", str(err))
         close = close_matches(typo.group(1), parser.long_options()) if typo else ""
         if close:
             raise UserError(f"unknown option '{typo.group(1)}'{close}; --help lists the options") from None
         raise
-    if not args.teacher_model:
+    distill, data, augment = config.distill, config.data, config.augment
+    if not distill.teacher_model:
         raise UserError("no teacher: pass --teacher-model NAME (and --teacher-ckpt PATH for your own weights)")
-    if mixup_active(args):
+    if augment.mixup_active:
         raise UserError("mixup / cutmix cannot be replayed from stored views: drop --mixup / --cutmix")
-    recipe = ReplayRecipe(build_transform(args, train=True))
-    device = torch.device("cuda" if args.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
-    args.batch_size = 1  # the loader is only used for its dataset
-    train_loader, _, num_classes, _ = build_loaders(args, DistInfo(device=device))
-    train_set = without_per_sample_seed(train_loader.dataset)  # the dataset itself, not the seeding wrapper
+    transform = build_transform(data, augment)
+    recipe = ReplayRecipe(transform)
+    device = torch.device("cuda" if config.runtime.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+    train_set = build_train_set(data, augment, transform)  # the dataset itself (the store replaces its transform)
     logger = setup_logger("distkd.store", None, True)
-    teacher = build_teacher(args, num_classes, logger)
+    teacher = build_teacher(distill, data, train_set.num_classes, logger)
     start = time.time()
     manifest = build_store(
         own.out, teacher, without_transform(train_set), recipe,
-        teacher_identity(args.teacher_model, args.teacher_ckpt, args.teacher_pretrained),
-        dataset_identity(args, train_set), views=None if own.exact else (own.views or 8), topk=own.topk,
-        seed=own.store_seed, chunk_images=own.chunk_images, batch_size=own.forward_batch, workers=args.workers,
-        device=device, amp_dtype=amp_dtype(args, device), log=logger.info,
+        teacher_identity(distill.teacher_model, distill.teacher_ckpt, distill.teacher_pretrained),
+        dataset_identity(data.dataset, train_set), views=None if own.exact else (own.views or 8), topk=own.topk,
+        seed=own.store_seed, chunk_images=own.chunk_images, batch_size=own.forward_batch, workers=data.workers,
+        device=device, amp_dtype=amp_dtype(config.runtime, device), log=logger.info,
     )
     size = sum(os.path.getsize(os.path.join(own.out, f"{n}.npy")) for n in manifest["arrays"])
     logger.info(f"store '{own.out}': {manifest['dataset']['images']} images x {manifest['views']['per_image']} views, "

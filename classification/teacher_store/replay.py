@@ -9,12 +9,11 @@ The draw does not depend on the rank, the number of processes or the loader work
 """
 from __future__ import annotations
 
-import argparse
 import copy
 
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from classification.teacher_store.store import TeacherStore, check_identity, dataset_fingerprint, teacher_identity
+from classification.teacher_store.store import TeacherStore, check_identity, dataset_fingerprint
 from classification.teacher_store.views import ReplayRecipe
 from distkd.errors import UserError
 from distkd.utils.sampling import PerSampleSeed, derive_seed, sample_seed
@@ -49,8 +48,8 @@ def without_per_sample_seed(dataset: Dataset) -> Dataset:
     return dataset.dataset if isinstance(dataset, PerSampleSeed) else dataset
 
 
-def dataset_identity(args: argparse.Namespace, train_set: Dataset) -> dict:
-    return {"name": args.dataset, "images": len(train_set), "sha256": dataset_fingerprint(train_set)}
+def dataset_identity(name: str, train_set: Dataset) -> dict:
+    return {"name": name, "images": len(train_set), "sha256": dataset_fingerprint(train_set)}
 
 
 class ReplayDataset(Dataset):
@@ -74,43 +73,42 @@ class ReplayDataset(Dataset):
         return self.recipe.apply(image, self.store.view(index, v), self.uint8), target, self.store.logits(index, v)
 
 
-def check_replay_args(args: argparse.Namespace) -> None:
-    """What a store cannot serve, refused before anything is built."""
-    from classification.data.loaders import mixup_active
+def check_replay_options(kd: str | None, kd_kwargs: dict, feature_modules: bool, mixup_active: bool,
+                         skip_bad_images: bool) -> None:
+    """What a store cannot serve (``kd``, ``kd_kwargs``: ``--kd``, ``--kd-loss-kwargs``; ``feature_modules``:
+    ``--student-module`` or ``--teacher-module`` given), refused before anything is built."""
     from distkd.losses import kd_config
 
-    if not args.kd:
+    if not kd:
         raise UserError("--teacher-store needs a KD method (--kd dist, --kd kd, ...) and --teacher-model")
-    features = kd_config(args.kd, args.kd_loss_kwargs).accepts("inputs", "logits") == "features"
-    if features or args.student_module or args.teacher_module:
-        raise UserError(f"--teacher-store stores logits: --kd {args.kd} / --student-module / --teacher-module "
+    if kd_config(kd, kd_kwargs).accepts("inputs", "logits") == "features" or feature_modules:
+        raise UserError(f"--teacher-store stores logits: --kd {kd} / --student-module / --teacher-module "
                         "distil features; use a logit loss (dist, kd) or an online teacher")
-    if mixup_active(args):
+    if mixup_active:
         raise UserError("--teacher-store: mixup / cutmix (--mixup, --cutmix) mix images across the batch and "
                         "cannot be replayed from stored views; drop them or train with an online teacher")
-    if args.skip_bad_images:
+    if skip_bad_images:
         raise UserError("--teacher-store cannot be used with --skip-bad-images (a skipped image would take "
                         "another image's stored outputs); fix the dataset")
 
 
-def replay_loader(args: argparse.Namespace, train_loader: DataLoader, num_classes: int) -> DataLoader:
-    """The training loader of a ``--teacher-store`` run, after checking the store matches the run.
+def replay_loader(store_path: str, train_loader: DataLoader, num_classes: int, transform, teacher_id: dict,
+                  dataset_name: str, seed: int, workers: int) -> DataLoader:
+    """The training loader of a ``--teacher-store`` run (``transform``: the run's training transform;
+    ``teacher_id``: :func:`teacher_identity` of its teacher), after checking the store matches the run.
     Given the trainer's :class:`~classification.data.on_device.DeviceLoader`, it is one too: uint8
     images, normalised on the device by the same conversion."""
     from classification.data.on_device import DeviceLoader
-    from classification.data.transforms import build_transform
 
-    check_replay_args(args)
-    recipe = ReplayRecipe(build_transform(args, train=True))  # refuses a transform it cannot replay
-    store = TeacherStore(args.teacher_store)
+    recipe = ReplayRecipe(transform)  # refuses a transform it cannot replay
+    store = TeacherStore(store_path)
     train_set = without_per_sample_seed(train_loader.dataset)
-    check_identity(store.manifest, teacher_identity(args.teacher_model, args.teacher_ckpt, args.teacher_pretrained),
-                   dataset_identity(args, train_set), recipe.description, args.teacher_store)
+    check_identity(store.manifest, teacher_id, dataset_identity(dataset_name, train_set), recipe.description,
+                   store_path)
     if store.num_classes != num_classes:
         raise UserError(f"teacher store has {store.num_classes} classes, the dataset {num_classes}")
     on_device = isinstance(train_loader, DeviceLoader)
-    dataset = ReplayDataset(without_transform(train_set), recipe, store, args.seed, uint8=on_device)
+    dataset = ReplayDataset(without_transform(train_set), recipe, store, seed, uint8=on_device)
     loader = DataLoader(dataset, batch_sampler=train_loader.batch_sampler,  # the trainer's seeded batches
-                        num_workers=args.workers, pin_memory=train_loader.pin_memory,
-                        persistent_workers=args.workers > 0)
+                        num_workers=workers, pin_memory=train_loader.pin_memory, persistent_workers=workers > 0)
     return train_loader.wrap(loader) if on_device else loader

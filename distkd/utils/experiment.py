@@ -2,7 +2,6 @@
 ``last.pth`` / ``best.pth`` (written atomically). Shared by the task trainers."""
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 import shutil
@@ -60,8 +59,9 @@ class ExperimentDir:
                 stale.unlink(missing_ok=True)
             shutil.rmtree(self.path / "tb", ignore_errors=True)
 
-    def write_args(self, args: argparse.Namespace) -> None:
-        (self.path / "args.yaml").write_text(yaml.safe_dump(vars(args), sort_keys=False))
+    def write_args(self, options: Mapping[str, Any]) -> None:
+        """``args.yaml``: the run's options, ``option: value`` in the parser's order."""
+        (self.path / "args.yaml").write_text(yaml.safe_dump(dict(options), sort_keys=False))
 
     def write_yaml(self, name: str, data: Mapping[str, Any]) -> None:
         (self.path / name).write_text(yaml.safe_dump(dict(data), sort_keys=False))

@@ -10,7 +10,6 @@ due. A non-finite loss is flagged on the device and read where the loop logs or 
 """
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable, Mapping
 
@@ -31,12 +30,13 @@ from distkd_cli.callbacks import Callbacks, StepState, never
 from distkd_cli.progress import Throughput
 from segmentation.datasets import CLASS_NAMES
 from segmentation.engine.metrics import ConfusionMatrix
+from segmentation.options import OptimOptions, SegConfig
 
 TRAIN_COLUMNS = ("loss", "loss_ori", "loss_kd")
 
 
-def poly_lr(args: argparse.Namespace, iteration: int) -> float:
-    return args.min_lr + (args.lr - args.min_lr) * (1 - iteration / args.max_iterations) ** args.power
+def poly_lr(optim: OptimOptions, iteration: int) -> float:
+    return optim.min_lr + (optim.lr - optim.min_lr) * (1 - iteration / optim.max_iterations) ** optim.power
 
 
 def mean_over_ranks(losses: Mapping[str, Tensor]) -> dict[str, float]:
@@ -91,29 +91,29 @@ def record_validation(matrix: ConfusionMatrix, iteration: int, best: dict, exp: 
     return best
 
 
-def train_iterations(args: argparse.Namespace, info: DistInfo, model: Distiller, optimizer: torch.optim.Optimizer,
+def train_iterations(config: SegConfig, info: DistInfo, model: Distiller, optimizer: torch.optim.Optimizer,
                      policy: StepPolicy, train_loader, validate: Callable[..., ConfusionMatrix], exp: ExperimentDir,
                      logger: logging.Logger, start: int, stop: int, best: dict,
                      guard: PreemptionGuard | None = None) -> tuple[int, dict]:
     """Iterations ``start`` .. ``stop`` (the loader's batches); returns the last one and the best validation."""
     trainable, callbacks = model.trainable_modules(), Callbacks.from_env()
     stop_requested = guard.requested if guard is not None else never
-    bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or args.no_progress)
+    bar = tqdm(total=stop, initial=start, desc="train", disable=not info.is_main or config.run.no_progress)
     meter = Throughput(info.world_size)  # img/s and time left in the log lines
     iteration, watch = start, NonFiniteWatch()
 
     def checkpoint(iteration: int, best: dict) -> dict:
-        return training_state(trainable, optimizer, {"iteration": iteration}, best, vars(args), policy.scaler)
+        return training_state(trainable, optimizer, {"iteration": iteration}, best, config.as_dict(), policy.scaler)
 
     model.train()
     for images, labels, _ in train_loader:
-        lr = poly_lr(args, iteration)
+        lr = poly_lr(config.optim, iteration)
         for group in optimizer.param_groups:
             group["lr"] = lr
         policy.seed_step(0, iteration)  # dropout from (seed, iteration, rank) only
         images, labels = images.to(policy.device, non_blocking=True), labels.to(policy.device, non_blocking=True)
         with policy.autocast():
-            losses = model(images, labels, BatchContext(progress=iteration / args.max_iterations))
+            losses = model(images, labels, BatchContext(progress=iteration / config.optim.max_iterations))
         loss = sum(losses.values())
         watch.update(iteration + 1, losses)
         optimizer.zero_grad(set_to_none=True)
@@ -122,16 +122,16 @@ def train_iterations(args: argparse.Namespace, info: DistInfo, model: Distiller,
         iteration += 1
         bar.update(1)
         meter.step(len(images))
-        if due(iteration, args.log_interval, stop):
+        if due(iteration, config.run.log_interval, stop):
             log_losses({"loss": loss, **losses}, iteration, stop, lr, bar, meter, logger, exp if info.is_main else None)
             check_finite(watch)
-        if due(iteration, args.val_interval, args.max_iterations):
+        if due(iteration, config.run.val_interval, config.optim.max_iterations):
             check_finite(watch)
             matrix = validate(model.student, iteration, "val")
             best = record_validation(matrix, iteration, best, exp if info.is_main else None, checkpoint)
         callbacks.on_step_end(StepState(0, iteration, info.rank, losses=losses, stop_requested=stop_requested))
         preempted = guard is not None and guard.agreed(iteration)  # every rank stops after the same iteration
-        if info.is_main and (due(iteration, args.save_interval, stop) or preempted):
+        if info.is_main and (due(iteration, config.run.save_interval, stop) or preempted):
             check_finite(watch)
             exp.save(checkpoint(iteration, best), is_best=False)
         if preempted:

@@ -176,30 +176,38 @@ def args_for(**kwargs) -> argparse.Namespace:
     return argparse.Namespace(**{**base, **kwargs})
 
 
+def accumulation(args: argparse.Namespace, world_size: int) -> int:
+    return resolve_accumulation(args.grad_accum_steps, args.emulate_gpus, world_size, bool(args.teacher_store))
+
+
+def gpus_warning(args: argparse.Namespace, world_size: int) -> str | None:
+    return fewer_gpus_warning(args.config, args.emulate_gpus, args.grad_accum_steps, args.batch_size, world_size)
+
+
 def test_accumulation_steps_from_the_options_and_the_process_count():
-    assert resolve_accumulation(args_for(), 4) == 1
-    assert resolve_accumulation(args_for(grad_accum_steps=3), 2) == 3
-    assert resolve_accumulation(args_for(emulate_gpus=8), 2) == 4
-    assert resolve_accumulation(args_for(emulate_gpus=8, grad_accum_steps=8), 1) == 8
+    assert accumulation(args_for(), 4) == 1
+    assert accumulation(args_for(grad_accum_steps=3), 2) == 3
+    assert accumulation(args_for(emulate_gpus=8), 2) == 4
+    assert accumulation(args_for(emulate_gpus=8, grad_accum_steps=8), 1) == 8
     with pytest.raises(UserError, match=r"^--emulate-gpus 8 needs a number of processes that divides it "
                                         r"\(1, 2, 4, 8\); this run has 3$"):
-        resolve_accumulation(args_for(emulate_gpus=8), 3)
+        accumulation(args_for(emulate_gpus=8), 3)
     with pytest.raises(UserError, match="this run has 16"):
-        resolve_accumulation(args_for(emulate_gpus=8), 16)
+        accumulation(args_for(emulate_gpus=8), 16)
 
 
 def test_a_paper_config_on_fewer_gpus_warns_naming_the_flag():
     config = str(ROOT / "configs/strategies/distill/resnet_dist.yaml")
     args = args_for(config=config, grad_accum_steps=1)
-    line = fewer_gpus_warning(args, 2)
+    line = gpus_warning(args, 2)
     assert "paper's 8-GPU recipe (8 x 32 images per step)" in line and "add --emulate-gpus 8" in line
     assert "\n" not in line
-    assert fewer_gpus_warning(args, 8) is None
-    assert fewer_gpus_warning(args_for(config=config, grad_accum_steps=4), 2) is None  # 2 x 4 = 8 GPUs
-    assert fewer_gpus_warning(args_for(config=config, grad_accum_steps=2, emulate_gpus=4), 2) is None
-    assert fewer_gpus_warning(args_for(config=CONFIG, grad_accum_steps=1), 1) is None  # not a paper recipe
+    assert gpus_warning(args, 8) is None
+    assert gpus_warning(args_for(config=config, grad_accum_steps=4), 2) is None  # 2 x 4 = 8 GPUs
+    assert gpus_warning(args_for(config=config, grad_accum_steps=2, emulate_gpus=4), 2) is None
+    assert gpus_warning(args_for(config=CONFIG, grad_accum_steps=1), 1) is None  # not a paper recipe
     cifar = str(ROOT / "configs/strategies/distill/dist_cifar.yaml")
-    assert fewer_gpus_warning(args_for(config=cifar, grad_accum_steps=1), 1) is None  # the paper's 1 GPU
+    assert gpus_warning(args_for(config=cifar, grad_accum_steps=1), 1) is None  # the paper's 1 GPU
 
 
 def test_a_paper_config_on_one_process_prints_the_warning_once(tmp_path, capsys):

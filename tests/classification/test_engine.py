@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch import nn
 
+from classification.builders import build_schedule
 from classification.engine import StepConfig, train_one_epoch
-from classification.scheduler import LRSchedule
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
@@ -33,15 +33,15 @@ def run_epoch(iters: int, log_interval: int = 1000, poison: int | None = None) -
     loader = [(torch.randn(4, 3, 8, 8), torch.randint(0, 4, (4,))) for _ in range(iters)]
     if poison is not None:
         loader[poison][0][0, 0, 0, 0] = float("nan")
-    schedule = LRSchedule.from_args(argparse_namespace())
+    schedule = build_schedule(argparse_namespace().optim)
     cfg = StepConfig(torch.device("cpu"), log_interval=log_interval, show_progress=False)
     return train_one_epoch(distiller, loader, optimizer, schedule, 0, cfg, logging.getLogger("test.engine"))
 
 
 def argparse_namespace():
-    from classification.config import parse_args
+    from classification.config import load_config
 
-    return parse_args(["--model", "cifar_resnet8", "--epochs", "1", "--lr", "0.1", "--warmup-epochs", "0",
+    return load_config(["--model", "cifar_resnet8", "--epochs", "1", "--lr", "0.1", "--warmup-epochs", "0",
                        "--sched", "cosine"])
 
 

@@ -109,7 +109,7 @@ def test_dkd_with_logit_standardisation_from_a_teacher_store(tmp_path, monkeypat
     torch.save(build_model("cifar_resnet8", 10).state_dict(), tmp_path / "t.pth")
     digits += ["--teacher-ckpt", str(tmp_path / "t.pth")]
     build_store_main(digits + ["--exact", "--out", str(tmp_path / "store")])
-    monkeypatch.setattr("classification.train.build_teacher", lambda *a, **k: pytest.fail("teacher network built"))
+    monkeypatch.setattr("classification.builders.build_teacher", lambda *a, **k: pytest.fail("teacher network built"))
     main(digits + ["--model", "cifar_resnet8", "--kd", "dkd", "--kd-loss-kwargs", "ls=1", "warmup=1",
                    "--teacher-store", str(tmp_path / "store"), "--output", str(tmp_path), "--experiment", "e",
                    "--epochs", "1", "-b", "16", "--max-iters-per-epoch", "2"])

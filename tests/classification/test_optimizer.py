@@ -1,14 +1,14 @@
 import pytest
 import torch
 
-from classification.config import parse_args
+from classification.builders import build_optimizer
+from classification.config import load_config
 from classification.models import build_model
-from classification.train import build_optimizer
 from tests.conftest import ROOT
 
 
 def optimizer_for(*argv: str) -> torch.optim.Optimizer:
-    return build_optimizer(parse_args(list(argv)), build_model("cifar_resnet8", 10))
+    return build_optimizer(load_config(list(argv)).optim, build_model("cifar_resnet8", 10))
 
 
 def test_sgd_nesterov_switch_and_weight_decay_filter():

@@ -7,10 +7,12 @@ import pytest
 import torch
 from torch import nn
 
-from classification.config import FOREIGN_OPTIONS, build_parser, parse_args
+from classification.builders import build_student
+from classification.config import FOREIGN_OPTIONS, build_parser, load_config, parse_args
 from classification.data import build_loaders
+from classification.launch_env import set_distributed_env
 from classification.models import build_model
-from classification.train import build_student, ignored_options, set_distributed_env
+from classification.train import ignored_options
 from distkd.distiller import Distiller
 from distkd.errors import UserError
 from distkd.losses import build_kd_loss
@@ -76,14 +78,14 @@ def train_mode_outputs_differ(model: nn.Module) -> bool:
 
 
 def test_dist_b2_drop_gives_tv_resnet18_no_dropout_and_classifier_dropout_does():
-    args = parse_args(["-c", DIST_B2, "--model", "tv_resnet18"])
-    assert args.drop == 0.2
-    model = build_student(args, 1000)
+    args = load_config(["-c", DIST_B2, "--model", "tv_resnet18"])
+    assert args.model.drop == 0.2
+    model = build_student(args.model, 1000)
     assert not has_dropout(model) and not train_mode_outputs_differ(model)
     assert any("--drop 0.2 has no effect" in note for note in ignored_options(args))
 
-    args = parse_args(["-c", DIST_B2, "--model", "tv_resnet18", "--classifier-dropout", "0.2"])
-    model = build_student(args, 1000)
+    args = load_config(["-c", DIST_B2, "--model", "tv_resnet18", "--classifier-dropout", "0.2"])
+    model = build_student(args.model, 1000)
     assert has_dropout(model) and train_mode_outputs_differ(model)
     assert model.state_dict().keys() == build_model("tv_resnet18", 1000).state_dict().keys()
     ema = copy.deepcopy(model).eval()  # a copy (EMA) uses its own dropout: deterministic in eval
@@ -93,17 +95,17 @@ def test_dist_b2_drop_gives_tv_resnet18_no_dropout_and_classifier_dropout_does()
 
 
 def test_timm_students_get_drop_path_rate_but_not_drop():
-    args = parse_args(["-c", DIST_B2, "--model", "timm_resnet18", "--drop-path-rate", "0.1"])
-    model = build_student(args, 10)
+    args = load_config(["-c", DIST_B2, "--model", "timm_resnet18", "--drop-path-rate", "0.1"])
+    model = build_student(args.model, 10)
     assert model.drop_rate == 0.0  # 'drop: 0.2' of dist_b2 does not reach timm models
     rates = [m.drop_prob for m in model.modules() if type(m).__name__ == "DropPath"]
     assert rates and max(rates) == pytest.approx(0.1)
-    model = build_student(parse_args(["--model", "timm_resnet18", "--classifier-dropout", "0.3"]), 10)
+    model = build_student(load_config(["--model", "timm_resnet18", "--classifier-dropout", "0.3"]).model, 10)
     assert model.drop_rate == pytest.approx(0.3)
 
 
 def test_val_batch_size_multiplier_and_mixup_family():
-    args = parse_args(["--dataset", "digits", "-b", "16", "--val-batch-size-multiplier", "2.5", "--workers", "0",
+    args = load_config(["--dataset", "digits", "-b", "16", "--val-batch-size-multiplier", "2.5", "--workers", "0",
                        "--cutmix-minmax", "0.2", "0.8", "--mixup-prob", "0.7", "--mixup-switch-prob", "0.3",
                        "--mixup-mode", "pair", "--smoothing", "0.0"])
     train, val, _, mixup = build_loaders(args, DistInfo())
@@ -128,7 +130,7 @@ def test_student_and_teacher_module_choose_the_distilled_outputs():
 def test_data_path_defaults_to_the_original_locations(tmp_path, monkeypatch, dataset, path):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UserError, match=f"'{path}' does not exist"):
-        build_loaders(parse_args(["--dataset", dataset, "--workers", "0"]), DistInfo())
+        build_loaders(load_config(["--dataset", dataset, "--workers", "0"]), DistInfo())
 
 
 def test_slurm_and_local_rank_fill_the_launch_variables(monkeypatch):
@@ -139,9 +141,9 @@ def test_slurm_and_local_rank_fill_the_launch_variables(monkeypatch):
     monkeypatch.setenv("SLURM_NTASKS", "8")
     monkeypatch.setenv("SLURM_LAUNCH_NODE_IPADDR", "10.0.0.1")
     monkeypatch.setenv("PATH", "")  # no scontrol
-    set_distributed_env(parse_args(["--slurm", "--dist_port", "29501"]))
+    set_distributed_env(slurm=True, dist_port="29501", local_rank=0)
     assert (os.environ["RANK"], os.environ["WORLD_SIZE"], os.environ["MASTER_PORT"]) == ("3", "8", "29501")
     assert os.environ["MASTER_ADDR"] == "10.0.0.1"
     monkeypatch.delenv("SLURM_PROCID")
     with pytest.raises(UserError, match="srun"):
-        set_distributed_env(parse_args(["--slurm"]))
+        set_distributed_env(slurm=True, dist_port="12345", local_rank=0)

@@ -3,10 +3,12 @@ import pytest
 import torch
 from torch import nn
 
+from classification.builders import amp_dtype
+from classification.config import load_config
 from classification.engine import StepConfig, train_one_epoch
 from classification.models import build_model
 from classification.scheduler import LRSchedule
-from classification.train import amp_dtype, main, parse_args
+from classification.train import main
 from distkd.distiller import Distiller
 from distkd.losses import build_kd_loss
 from distkd.utils.logging import setup_logger
@@ -44,10 +46,10 @@ def test_amp_autocasts_student_and_teacher_alike_on_cpu():
 
 
 def test_amp_dtype_choice():
-    args = parse_args(["--amp"])
+    args = load_config(["--amp"]).runtime
     assert amp_dtype(args, torch.device("cpu")) == torch.bfloat16
-    assert amp_dtype(parse_args(["--amp", "--amp-dtype", "float16"]), torch.device("cpu")) == torch.float16
-    assert amp_dtype(parse_args([]), torch.device("cpu")) is None
+    assert amp_dtype(load_config(["--amp", "--amp-dtype", "float16"]).runtime, torch.device("cpu")) == torch.float16
+    assert amp_dtype(load_config([]).runtime, torch.device("cpu")) is None
 
 
 def test_channels_last_reaches_teacher_and_inputs():

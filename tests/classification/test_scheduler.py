@@ -3,13 +3,14 @@ import math
 import pytest
 import torch
 
-from classification.config import parse_args
+from classification.builders import build_schedule
+from classification.config import load_config
 from classification.scheduler import LRSchedule
 from tests.conftest import ROOT
 
 
 def schedule(name: str) -> LRSchedule:
-    return LRSchedule.from_args(parse_args(["-c", str(ROOT / "configs/strategies" / name)]))
+    return build_schedule(load_config(["-c", str(ROOT / "configs/strategies" / name)]).optim)
 
 
 def test_cifar_recipe_holds_lr_then_decays_at_150_180_210():
@@ -22,9 +23,9 @@ def test_cifar_recipe_holds_lr_then_decays_at_150_180_210():
 
 
 def test_cifar_recipe_with_lr_001_keeps_001_until_150():
-    args = parse_args(["-c", str(ROOT / "configs/strategies/distill/dist_cifar.yaml"), "--lr", "0.01",
+    args = load_config(["-c", str(ROOT / "configs/strategies/distill/dist_cifar.yaml"), "--lr", "0.01",
                        "--warmup-lr", "0.01"])
-    s = LRSchedule.from_args(args)
+    s = build_schedule(args.optim)
     assert s.lr_at(0) == pytest.approx(0.01) and s.lr_at(149) == pytest.approx(0.01)
     assert s.lr_at(150) == pytest.approx(0.001)
 
@@ -46,8 +47,8 @@ def test_strong_recipe_staircase_warmup_then_decays_every_2_4_epochs_per_iterati
 
 def test_warmup_lr_at_every_iteration_of_epochs_0_to_3_of_dist_b2_is_the_staircase(tmp_path):
     """The engine's calls (epoch + i / iters) during warmup give warmup_lr + (lr - warmup_lr) * e / W."""
-    args = parse_args(["-c", str(ROOT / "configs/strategies/distill/dist_b2.yaml")])
-    s = LRSchedule.from_args(args)
+    args = load_config(["-c", str(ROOT / "configs/strategies/distill/dist_b2.yaml")])
+    s = build_schedule(args.optim)
     iters = 7
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
     for epoch in range(4):

@@ -5,8 +5,8 @@ import pytest
 import timm
 import torch
 
-import classification.train as train_mod
-from classification.config import parse_args
+import classification.builders as train_mod
+from classification.config import load_config
 from classification.data.transforms import CIFAR_MEAN, CIFAR_STD, DIGITS_MEAN, DIGITS_STD, IMAGENET_MEAN, IMAGENET_STD
 from distkd.distiller import Distiller
 from distkd.losses import build_kd_loss
@@ -16,7 +16,7 @@ TIMM_MEAN, TIMM_STD = (0.5, 0.4, 0.3), (0.2, 0.25, 0.3)  # unlike the CIFAR data
 
 
 def args_for(*extra: str):
-    return parse_args(["--model", "cifar_resnet8", "--kd", "dist", "--dataset", "cifar100", *extra])
+    return load_config(["--model", "cifar_resnet8", "--kd", "dist", "--dataset", "cifar100", *extra])
 
 
 def view(values):
@@ -37,7 +37,8 @@ def test_timm_teacher_receives_its_pretrained_cfg_normalisation(monkeypatch, cap
     logger = logging.getLogger("teacher_normalization_test")  # not under a logger another test set up
     logger.addHandler(caplog.handler)  # captured whatever propagation other tests configured
     try:
-        teacher = train_mod.build_teacher(args_for("--teacher-model", "timm_resnet10t"), 10, logger)
+        args = args_for("--teacher-model", "timm_resnet10t")
+        teacher = train_mod.build_teacher(args.distill, args.data, 10, logger)
     finally:
         logger.removeHandler(caplog.handler)
     assert "converted on the device" in caplog.text and "0.2" in caplog.text
@@ -62,8 +63,8 @@ def test_a_checkpoint_of_this_trainer_records_its_normalisation(tmp_path, datase
     path = tmp_path / "teacher.pth"
     atomic_save({"model": net.state_dict(), "args": {"dataset": dataset, "image_mean": None, "image_std": None}},
                 path)
-    teacher = train_mod.build_teacher(args_for("--teacher-model", "cifar_resnet8", "--teacher-ckpt", str(path)),
-                                      10, logging.getLogger("test.teacher"))
+    args = args_for("--teacher-model", "cifar_resnet8", "--teacher-ckpt", str(path))
+    teacher = train_mod.build_teacher(args.distill, args.data, 10, logging.getLogger("test.teacher"))
     seen = capture_input(teacher.model)
     x = torch.randn(2, 3, 32, 32)
     teacher(x)

@@ -153,11 +153,11 @@ def test_model_ema_is_validated_and_ranks_the_best_checkpoint(tmp_path):
 
 
 def test_initial_checkpoint_starts_the_student_from_weights_without_resuming(tmp_path, teacher_ckpt):
-    from classification.config import parse_args
-    from classification.train import build_student
+    from classification.builders import build_student
+    from classification.config import load_config
 
-    args = parse_args(["--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt])
-    student = build_student(args, 10)
+    args = load_config(["--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt])
+    student = build_student(args.model, 10)
     saved = torch.load(teacher_ckpt, weights_only=True)["model"]
     assert all(torch.equal(v, student.state_dict()[k]) for k, v in saved.items())
     stats = train(tmp_path, "init", "--model", "cifar_resnet14", "--initial-checkpoint", teacher_ckpt)

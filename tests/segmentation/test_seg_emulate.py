@@ -20,7 +20,7 @@ import torch
 
 from distkd.errors import UserError
 from segmentation.models import build_segmentor
-from segmentation.train import check_args, main
+from segmentation.train import check_config, main
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--crop-size", "64", "128", "--workers", "0", "--no-progress", "--log-interval", "1", "--val-interval", "100",
@@ -141,11 +141,11 @@ def test_one_process_emulating_two_gpus_trains_as_two_processes_with_synced_batc
                                  r"multiple of 6 \(12, 18, ...\)"),
 ])
 def test_bad_emulation_is_one_clear_line(extra, world, message, tmp_path):
-    from segmentation.config import parse_args
+    from segmentation.config import load_config
 
-    args = parse_args(["--output", str(tmp_path), "--batch-size", "16", *extra])
+    config = load_config(["--output", str(tmp_path), "--batch-size", "16", *extra])
     with pytest.raises(UserError, match=message):
-        check_args(args, world)
+        check_config(config, world)
     assert list(tmp_path.iterdir()) == []
 
 

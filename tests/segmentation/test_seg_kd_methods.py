@@ -11,7 +11,8 @@ import torch
 
 from distkd.errors import UserError
 from distkd.losses.dist_kd import dist_loss
-from segmentation.config import parse_args
+from segmentation.config import load_config, parse_args
+from segmentation.options import SegConfig
 from segmentation.train import build_distiller, main
 
 TINY = ["--crop-size", "32", "64", "--batch-size", "2", "--workers", "0", "--no-progress", "--log-interval", "1",
@@ -27,7 +28,7 @@ def test_the_papers_options_build_the_papers_dist(teacher_ckpt):
     args = parse_args(kd_args(teacher_ckpt, "--kd-temperature", "2", "--lambda-kd", "1.5"))
     assert (args.kd, args.kd_loss_kwargs, args.kd_loss_weight) == ("dist", {"tau": 2.0}, 1.5)
     torch.manual_seed(0)
-    distiller = build_distiller(args, synced_bn=False).train()
+    distiller = build_distiller(SegConfig.parsed(args), synced_bn=False).train()
     images, labels = torch.randn(2, 3, 32, 64), torch.randint(0, 19, (2, 32, 64))
     torch.manual_seed(1)
     losses = distiller(images, labels)
@@ -73,11 +74,9 @@ def test_methods_segmentation_cannot_run_are_refused_in_one_line(cityscapes, tmp
 
 
 def test_a_method_registered_once_reaches_segmentation(teacher_ckpt, scaled_kd_method):
-    from segmentation.train import kd_from_args
-
     Scaled = scaled_kd_method
-    kd = kd_from_args(parse_args(kd_args(teacher_ckpt, "--kd", "scaled", "--kd-loss-kwargs", "scale=3")))
+    kd = load_config(kd_args(teacher_ckpt, "--kd", "scaled", "--kd-loss-kwargs", "scale=3")).distill.method()
     assert kd.method == "scaled" and kd.build().scale == 3.0
     Scaled.dense = False  # a method that takes (N, C) logits only
     with pytest.raises(UserError, match="--kd scaled takes \\(N, C\\) logits"):
-        kd_from_args(parse_args(kd_args(teacher_ckpt, "--kd", "scaled")))
+        load_config(kd_args(teacher_ckpt, "--kd", "scaled")).distill.method()

@@ -9,6 +9,7 @@ import pytest
 from segmentation import config as seg_config
 from segmentation import test as seg_test
 from segmentation.engine import loop as seg_loop
+from segmentation.options import SegConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = sorted((ROOT / "segmentation" / "train_scripts").rglob("*.sh"))
@@ -92,4 +93,5 @@ def test_parser_defaults_are_the_paper_trainers():
     base = seg_config.fill_paper_defaults(parse([]))
     assert {k: getattr(kd, k) for k in KD} == KD and {k: getattr(base, k) for k in BASELINE} == BASELINE
     assert kd.input_format == base.input_format == "paper" and kd.teacher_backbone == "resnet101_v1s"
+    base, kd = SegConfig.parsed(base).optim, SegConfig.parsed(kd).optim
     assert seg_loop.poly_lr(base, 40000) == 0.0 and seg_loop.poly_lr(kd, 40000) == pytest.approx(1e-4)

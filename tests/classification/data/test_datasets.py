@@ -1,27 +1,26 @@
-import argparse
-
 import pytest
 import torch
 
-from classification.config import parse_args
+from classification.config import load_config, parse_args
 from classification.data import build_dataset, build_loaders, build_transform
 from classification.data.loaders import SkipBadImages
+from classification.options import TrainConfig
 from distkd.errors import UserError
 from distkd.utils.distributed import DistInfo
 from tests.conftest import write_cifar
 
 
-def eval_args(dataset: str, root, **over) -> argparse.Namespace:
+def eval_args(dataset: str, root, **over) -> TrainConfig:
     args = parse_args(["--dataset", dataset] + (["--data-path", str(root)] if root else []))
     args.workers = 0
     vars(args).update(over)
-    return args
+    return TrainConfig.parsed(args)
 
 
 def test_class_folders(imagefolder):
     args = eval_args("imagenet", imagefolder, image_size=16)
-    train = build_dataset("imagenet", str(imagefolder), "train", build_transform(args, train=True))
-    val = build_dataset("imagenet", str(imagefolder), "val", build_transform(args, train=False))
+    train = build_dataset("imagenet", str(imagefolder), "train", build_transform(args.data, args.augment, train=True))
+    val = build_dataset("imagenet", str(imagefolder), "val", build_transform(args.data, args.augment, train=False))
     assert (len(train), len(val), train.num_classes) == (12, 6, 3)
     image, label = train[5]
     assert image.shape == (3, 16, 16) and label == 1
@@ -46,8 +45,8 @@ def test_malformed_list_line_is_named(imagenet_lists):
 def test_cifar_pickles(tmp_path, name, classes):
     root = write_cifar(tmp_path, name, n_train=10, n_test=4)
     args = eval_args(name, root)
-    train = build_dataset(name, str(root), "train", build_transform(args, train=True))
-    val = build_dataset(name, str(root), "val", build_transform(args, train=False))
+    train = build_dataset(name, str(root), "train", build_transform(args.data, args.augment, train=True))
+    val = build_dataset(name, str(root), "val", build_transform(args.data, args.augment, train=False))
     assert train.num_classes == classes and len(train) == 10 and len(val) == 4
     image, label = val[3]
     assert image.shape == (3, 32, 32) and label == 3
@@ -56,7 +55,7 @@ def test_cifar_pickles(tmp_path, name, classes):
 def test_digits_is_embedded_and_split_80_20():
     train, val = build_dataset("digits", None, "train"), build_dataset("digits", None, "val")
     assert len(train) + len(val) == 1797 and len(val) == 360 and train.num_classes == 10
-    image, _ = build_dataset("digits", None, "val", build_transform(eval_args("digits", None), train=False))[0]
+    image, _ = build_dataset("digits", None, "val", build_transform(eval_args("digits", None).data, train=False))[0]
     assert image.shape == (3, 32, 32)
 
 
@@ -87,7 +86,7 @@ def test_corrupt_image_fails_clearly_or_is_skipped(imagefolder):
 
 
 def test_loaders_shard_validation_without_duplicates(imagefolder):
-    args = parse_args(["--dataset", "imagenet", "--data-path", str(imagefolder), "--image-size", "16", "-b", "2",
+    args = load_config(["--dataset", "imagenet", "--data-path", str(imagefolder), "--image-size", "16", "-b", "2",
                        "-j", "0"])
     seen = []
     for rank in range(2):
@@ -98,13 +97,13 @@ def test_loaders_shard_validation_without_duplicates(imagefolder):
 
 
 def test_batch_larger_than_dataset_is_refused(imagefolder):
-    args = parse_args(["--dataset", "imagenet", "--data-path", str(imagefolder), "-b", "13", "-j", "0"])
+    args = load_config(["--dataset", "imagenet", "--data-path", str(imagefolder), "-b", "13", "-j", "0"])
     with pytest.raises(UserError, match="batch size 13 .* larger than the 12 training images"):
         build_loaders(args, DistInfo())
 
 
 def test_mixup_gives_soft_targets(imagefolder):
-    args = parse_args(["--dataset", "imagenet", "--data-path", str(imagefolder), "--image-size", "16", "-b", "4",
+    args = load_config(["--dataset", "imagenet", "--data-path", str(imagefolder), "--image-size", "16", "-b", "4",
                        "-j", "0", "--mixup", "0.8", "--cutmix", "1.0", "--aa", "rand-m9-mstd0.5", "--reprob", "0.2"])
     train, _, _, mixup = build_loaders(args, DistInfo())
     images, targets = next(iter(train))

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from classification.config import parse_args
+from classification.config import load_config
 from classification.data import build_loaders
 from classification.data.on_device import (
     CutoutParams,
@@ -77,7 +77,7 @@ CASES = ["folder", "folder-aa", "folder-jitter", "folder-bicubic-mixup", "cifar"
 
 @pytest.mark.parametrize("case", CASES)
 def test_uint8_batches_equal_the_float_pipeline_on_the_same_seeds(case, folder, cifar):
-    args = parse_args(options(case, folder, cifar))
+    args = load_config(options(case, folder, cifar))
     train8, val8, _, mixup8 = build_loaders(args, DistInfo(), uint8=True)
     train32, val32, _, mixup32 = build_loaders(args, DistInfo(), uint8=False)
     assert isinstance(train8, DeviceLoader) and isinstance(val8, DeviceLoader)
@@ -86,8 +86,8 @@ def test_uint8_batches_equal_the_float_pipeline_on_the_same_seeds(case, folder, 
     random_on_device = "cutout" in case or case == "digits"  # else the worker hands over the image alone
     assert isinstance(raw_images, DeviceSample) == random_on_device
     assert (raw_images.image if random_on_device else raw_images).dtype == torch.uint8
-    train_batches = epoch_batches(train8, mixup=mixup8, seed=args.seed)
-    for new, old in ((train_batches, epoch_batches(train32, mixup=mixup32, seed=args.seed)),
+    train_batches = epoch_batches(train8, mixup=mixup8, seed=args.runtime.seed)
+    for new, old in ((train_batches, epoch_batches(train32, mixup=mixup32, seed=args.runtime.seed)),
                      (epoch_batches(val8), epoch_batches(val32))):
         assert len(new) == len(old) > 0
         for (x8, y8), (x32, y32) in zip(new, old):
@@ -106,17 +106,17 @@ def test_every_recipe_of_the_trainer_splits(folder, cifar):
     recipes += [["-c", str(ROOT / "configs" / "strategies" / "baseline" / "b2.yaml")],
                 ["--reprob", "0.5", "--remode", "rand", "--dataset", "digits", "--cutout-length", "4"]]
     for argv in recipes:
-        args = parse_args(argv)
+        args = load_config(argv)
         for train in (True, False):
-            assert split_transform(build_transform(args, train=train)) is not None, (argv, train)
+            assert split_transform(build_transform(args.data, args.augment, train=train)) is not None, (argv, train)
 
 
 def erased_pair(mode: str, folder: Path, cifar: Path, uint8: bool, batch: int = 4, workers: int = 0, epoch: int = 2):
     """(batches with random erasing at p 0.75, the same without it) of one epoch."""
     argv = options("folder-aa", folder, cifar) + ["-b", str(batch), "-j", str(workers)]
-    with_erasing = build_loaders(parse_args(argv + ["--reprob", "0.75", "--remode", mode]), DistInfo(),
+    with_erasing = build_loaders(load_config(argv + ["--reprob", "0.75", "--remode", mode]), DistInfo(),
                                  uint8=uint8)[0]
-    without = build_loaders(parse_args(argv), DistInfo(), uint8=uint8)[0]
+    without = build_loaders(load_config(argv), DistInfo(), uint8=uint8)[0]
     return ([x for x, _ in epoch_batches(with_erasing, epoch)], [x for x, _ in epoch_batches(without, epoch)],
             with_erasing)
 
@@ -205,8 +205,8 @@ def test_the_device_conversion_draws_nothing_from_the_global_generators():
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_batches_cross_as_uint8_nhwc_and_arrive_in_the_student_memory_format(channels_last, folder, cifar):
     argv = options("folder", folder, cifar) + (["--channels-last"] if channels_last else [])
-    train, val, _, _ = build_loaders(parse_args(argv), DistInfo(), uint8=True)
-    float_train = build_loaders(parse_args(argv), DistInfo(), uint8=False)[0]
+    train, val, _, _ = build_loaders(load_config(argv), DistInfo(), uint8=True)
+    float_train = build_loaders(load_config(argv), DistInfo(), uint8=False)[0]
     raw = next(iter(train.loader))[0]
     assert raw.dtype == torch.uint8 and raw.shape == (4, 24, 24, 3)  # NHWC: channels-last in memory
     assert raw.nbytes * 4 == next(iter(float_train))[0].nbytes  # a quarter of the bytes
@@ -217,9 +217,9 @@ def test_batches_cross_as_uint8_nhwc_and_arrive_in_the_student_memory_format(cha
 
 
 def test_replayed_store_views_in_uint8_equal_the_float_replay(cifar):
-    args = parse_args(options("cifar-cutout", Path("."), cifar))
-    recipe = ReplayRecipe(build_transform(args, train=True))
-    _, device_part = split_transform(build_transform(args, train=True))
+    args = load_config(options("cifar-cutout", Path("."), cifar))
+    recipe = ReplayRecipe(build_transform(args.data, args.augment, train=True))
+    _, device_part = split_transform(build_transform(args.data, args.augment, train=True))
     train = build_loaders(args, DistInfo())[0]
     raw = without_transform(train.dataset)
     for i in range(6):
@@ -259,7 +259,7 @@ def test_the_side_stream_converts_one_batch_ahead_and_hands_each_batch_over(monk
     monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, stream: events.append(f"record on {stream.name}"),
                         raising=False)
     argv = options("cifar-cutout", folder, cifar)
-    loader = build_loaders(parse_args(argv), DistInfo())[0]
+    loader = build_loaders(load_config(argv), DistInfo())[0]
     expected = epoch_batches(loader, 0)
     loader.side_stream = True
     loader.batch_sampler.set_epoch(0)
@@ -282,7 +282,7 @@ def test_the_side_stream_converts_one_batch_ahead_and_hands_each_batch_over(monk
 def test_cuda_prefetched_batches_equal_the_cpu_conversion(workers, folder, cifar):
     argv = options("folder-aa", folder, cifar) + ["-j", str(workers), "--reprob", "0.5", "--remode", "const",
                                                   "--channels-last"]
-    args = parse_args(argv)
+    args = load_config(argv)
     gpu = build_loaders(args, DistInfo(device=torch.device("cuda")))[0]
     cpu = build_loaders(args, DistInfo())[0]
     assert gpu.pin_memory

@@ -3,7 +3,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from classification.config import parse_args
+from classification.config import load_config
 from classification.data.augment_ops import PaperAugmentOp
 from classification.data.transforms import CIFAR_MEAN, Cutout, build_transform
 from tests.conftest import ROOT
@@ -13,7 +13,8 @@ GREY = Image.new("RGB", (300, 260), (120, 120, 120))
 
 
 def train_transform(*argv: str):
-    return build_transform(parse_args(list(argv)), train=True)
+    config = load_config(list(argv))
+    return build_transform(config.data, config.augment, train=True)
 
 
 def test_resnet_dist_imagenet_train_transform_has_no_colour_jitter():
@@ -46,10 +47,10 @@ def test_aa_replaces_colour_jitter_and_uses_the_19_operations():
 
 def test_image_mean_and_std_and_the_original_cifar_defaults():
     image = Image.new("RGB", (32, 32), (255, 0, 128))
-    t = build_transform(parse_args(["--dataset", "cifar100", "--image-mean", "0", "0", "0", "--image-std", "1", "1",
-                                    "1"]), train=False)
+    t = build_transform(load_config(["--dataset", "cifar100", "--image-mean", "0", "0", "0", "--image-std", "1", "1",
+                                    "1"]).data, train=False)
     assert torch.allclose(t(image)[:, 0, 0], torch.tensor([1.0, 0.0, 128 / 255]))
-    t = build_transform(parse_args(["--dataset", "cifar100"]), train=False)  # the original: CIFAR-10 statistics
+    t = build_transform(load_config(["--dataset", "cifar100"]).data, train=False)  # the original: CIFAR-10 statistics
     expected = (torch.tensor([1.0, 0.0, 128 / 255]) - torch.tensor(CIFAR_MEAN)) / torch.tensor(
         (0.24703233, 0.24348505, 0.26158768))
     assert torch.allclose(t(image)[:, 0, 0], expected, atol=1e-5)

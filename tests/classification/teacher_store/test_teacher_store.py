@@ -16,16 +16,17 @@ import numpy as np
 import pytest
 import torch
 
-from classification.config import parse_args
+from classification.config import load_config
 from classification.data import build_loaders
 from classification.data.transforms import build_transform
 from classification.models import build_model
 from classification.teacher_store import builder as builder_module
 from classification.teacher_store.cli import main as build_main
-from classification.teacher_store.replay import replay_loader, sample_view, without_transform
+from classification.teacher_store.replay import sample_view, without_transform
 from classification.teacher_store.store import TeacherStore, rebuild_topk, topk_split
 from classification.teacher_store.views import ReplayRecipe
 from classification.train import main as train_main
+from classification.train import teacher_store_loader
 from distkd.errors import UserError
 from distkd.losses.dist_kd import dist_loss
 from distkd.utils.distributed import DistInfo
@@ -59,12 +60,12 @@ def exact_store(cifar):
 
 
 def train_args(*argv) -> argparse.Namespace:
-    return parse_args(["--model", "cifar_resnet8", "--kd", "dist", "-b", "4", *argv])
+    return load_config(["--model", "cifar_resnet8", "--kd", "dist", "-b", "4", *argv])
 
 
 def test_exact_views_cover_every_view_of_the_online_recipe(cifar):
     args = train_args(*cifar_opts(cifar))
-    online = build_transform(args, train=True)
+    online = build_transform(args.data, args.augment, train=True)
     recipe = ReplayRecipe(online)
     loader, *_ = build_loaders(args, DistInfo())
     raw = loader.dataset
@@ -81,7 +82,7 @@ def test_exact_views_cover_every_view_of_the_online_recipe(cifar):
 def test_stored_outputs_equal_the_online_teacher_on_the_replayed_images(cifar, exact_store):
     args = train_args(*cifar_opts(cifar, "--teacher-store", str(exact_store)))
     loader, _, classes, _ = build_loaders(args, DistInfo())
-    replay = replay_loader(args, loader, classes)
+    replay = teacher_store_loader(args, loader, classes)
     replay.batch_sampler.set_epoch(3)
     images, targets, logits_t = next(iter(replay))
     teacher = build_model("cifar_resnet8", 100)
@@ -113,7 +114,7 @@ def test_drawn_views_with_cutout_and_resized_crops_replay_exactly(cifar, imagefo
             args = train_args(*opts)
             loader, *_ = build_loaders(args, DistInfo())
             raw = without_transform(loader.dataset)
-            recipe = ReplayRecipe(build_transform(args, train=True))
+            recipe = ReplayRecipe(build_transform(args.data, args.augment, train=True))
             teacher = build_model("cifar_resnet8", 100).eval()
             teacher.load_state_dict(torch.load(cifar / "teacher.pth", weights_only=True))
             images = torch.stack([recipe.apply(raw[i][0], views[i, v]) for i in range(3) for v in range(3)])
@@ -273,7 +274,7 @@ def test_training_replays_the_store_without_building_the_teacher(tmp_path, monke
     def no_teacher(*a, **k):
         raise AssertionError("the teacher network was built")
 
-    monkeypatch.setattr("classification.train.build_teacher", no_teacher)
+    monkeypatch.setattr("classification.builders.build_teacher", no_teacher)
     stats = train_main(digits + ["--model", "cifar_resnet8", "--kd", "dist", "--teacher-store", str(tmp_path / "store"),
                                  "--output", str(tmp_path), "--experiment", "e", "--epochs", "2", "-b", "16",
                                  "--max-iters-per-epoch", "3"])
