@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from detection.train import cfg_options, cpu_distributed, load_config, require_openmmlab, work_dir_of
+from detection.train import cpu_distributed, load_config, parse_launch, work_dir_of
 from distkd_cli.args import ArgumentParser
 
 STUDENT_PREFIX = "architecture."
@@ -24,13 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("checkpoint")
     p.add_argument("--work-dir", help="folder for logs and metrics (default: work_dirs/<config name>)")
     p.add_argument("--cfg-options", nargs="+", metavar="KEY=VALUE", help="override config keys: key=value")
-    p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
-    p.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    os.environ.setdefault("LOCAL_RANK", str(args.local_rank))
-    require_openmmlab()
-    args.cfg_options = cfg_options(args.cfg_options)
-    return args
+    return parse_launch(p, argv)
 
 
 def student_checkpoint(checkpoint: str, work_dir: str) -> str:

@@ -58,6 +58,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="train as N GPUs of the config's batch per GPU: N / processes iterations accumulated per "
                         "optimizer step (accumulative_counts), iteration-counted schedules stretched to match "
                         "(dist_train_mmdet.sh sets it for the bundled COCO configs on fewer than 8 GPUs)")
+    return parse_launch(p, argv)
+
+
+def parse_launch(p: ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Both OpenMMLab tools: the launcher's options, then parse (``--help`` works without OpenMMLab);
+    ``LOCAL_RANK`` for mmengine, the stack checked, ``--cfg-options`` read as mmengine reads them."""
     p.add_argument("--launcher", choices=["none", "pytorch", "slurm", "mpi"], default="none")
     p.add_argument("--local_rank", "--local-rank", type=int, default=0, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
